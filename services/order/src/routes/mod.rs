@@ -1,0 +1,5 @@
+//! The order service's HTTP API, one module per resource.
+
+pub fn router() -> axum::Router {
+    platform::http::health_router("order")
+}

@@ -1,0 +1,17 @@
+use crate::helpers::TestApp;
+
+#[tokio::test]
+async fn healthz_answers_ok_and_the_service_stops_cleanly() {
+    let app = TestApp::spawn().await;
+
+    let response = app.get_healthz().await;
+
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["service"], "order");
+    tokio::time::timeout(std::time::Duration::from_secs(5), app.stop())
+        .await
+        .expect("the service stops within 5 s of shutdown")
+        .expect("the service stops without error");
+}

@@ -1,0 +1,12 @@
+use clap::Parser;
+use payment_gateway::{Application, Config};
+use platform::Shutdown;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    platform::telemetry::init("payment-gateway");
+    let config = Config::parse();
+    let application = Application::build(config).await?;
+    tracing::info!(port = application.port(), "payment-gateway listening");
+    application.run_until_stopped(Shutdown::on_signals()).await
+}

@@ -1,0 +1,12 @@
+use clap::Parser;
+use platform::Shutdown;
+use shipping::{Application, Config};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    platform::telemetry::init("shipping");
+    let config = Config::parse();
+    let application = Application::build(config).await?;
+    tracing::info!(port = application.port(), "shipping listening");
+    application.run_until_stopped(Shutdown::on_signals()).await
+}
