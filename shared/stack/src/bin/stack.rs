@@ -1,0 +1,289 @@
+//! `stack up | down | status`: the native stack behind `make up` and `make down`.
+//!
+//! Everything lives under `.stack/` in the working directory: data (`pgdata/`, `tansu.db`),
+//! logs (`logs/`), pid files (`pids/`) and the endpoints (`env`). `up` starts only what is not
+//! running, so it is idempotent; `down` stops exactly the pids it recorded.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use nix::sys::signal::Signal;
+use stack::{broker, postgres, process};
+
+/// Ports of the native stack (SPEC section 2).
+const POSTGRES_PORT: u16 = 55432;
+const POSTGRES_PROXY_PORT: u16 = 55433;
+const KAFKA_PROXY_PORT: u16 = 9092;
+const BROKER_PORT: u16 = 19092;
+const TOXIPROXY_PORT: u16 = 8474;
+const GATEWAY_PORT: u16 = 8090;
+const GATEWAY_PROXY_PORT: u16 = 18090;
+const DATABASE: &str = "sagaworks";
+const SERVICES: [(&str, u16); 4] = [
+    ("order", 8081),
+    ("inventory", 8082),
+    ("payment", 8083),
+    ("shipping", 8084),
+];
+
+#[derive(Debug, Parser)]
+#[command(about = "The sagaworks native stack: Postgres, a Kafka-protocol broker and Toxiproxy")]
+struct Args {
+    /// Where the stack keeps its data, logs and pid files.
+    #[arg(long, env = "STACK_DIR", default_value = ".stack")]
+    dir: PathBuf,
+    #[command(subcommand)]
+    command: Action,
+}
+
+#[derive(Debug, Subcommand)]
+enum Action {
+    /// Start whatever is not running, then print the endpoints and write them to `<dir>/env`.
+    Up,
+    /// Stop what `up` started; `--clean` also deletes the data.
+    Down {
+        #[arg(long)]
+        clean: bool,
+    },
+    /// Show what is running.
+    Status,
+}
+
+/// One process of the stack: its name, its pid file, and how it asks to stop.
+struct Part {
+    name: &'static str,
+    stop_signal: Signal,
+}
+
+/// In the order they start; they stop in reverse.
+const PARTS: [Part; 3] = [
+    Part {
+        name: "postgres",
+        stop_signal: Signal::SIGINT,
+    },
+    Part {
+        name: "toxiproxy",
+        stop_signal: Signal::SIGTERM,
+    },
+    Part {
+        name: "broker",
+        stop_signal: Signal::SIGTERM,
+    },
+];
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    match args.command {
+        Action::Up => up(&args.dir).await,
+        Action::Down { clean } => down(&args.dir, clean),
+        Action::Status => {
+            print_status(&args.dir);
+            Ok(())
+        }
+    }
+}
+
+fn pid_file(dir: &Path, part: &str) -> PathBuf {
+    dir.join("pids").join(format!("{part}.pid"))
+}
+
+fn log_file(dir: &Path, part: &str) -> PathBuf {
+    dir.join("logs").join(format!("{part}.log"))
+}
+
+fn step(message: &str) {
+    println!("==> {message}");
+}
+
+async fn up(dir: &Path) -> anyhow::Result<()> {
+    for sub in ["pids", "logs"] {
+        std::fs::create_dir_all(dir.join(sub))?;
+    }
+    let dir = dir.canonicalize()?;
+
+    let cluster = postgres::Cluster::new(dir.join("pgdata"), POSTGRES_PORT)?;
+    if !cluster.is_initialized() {
+        step(&format!(
+            "initialising a Postgres cluster in {}",
+            dir.join("pgdata").display()
+        ));
+        cluster
+            .init()
+            .context("the `postgres` user must be able to reach the stack directory")?;
+    }
+    start("postgres", &dir, || Ok(cluster.server_command(true)))?;
+    postgres::wait_ready(&cluster.admin_url("postgres"), Duration::from_secs(30)).await?;
+    step(&format!(
+        "creating database {DATABASE} with one role and schema per service"
+    ));
+    postgres::create_database(
+        &cluster.admin_url("postgres"),
+        DATABASE,
+        &cluster.admin_url(DATABASE),
+    )
+    .await?;
+
+    let proxies = serde_json::json!([
+        {"name": "postgres", "listen": format!("127.0.0.1:{POSTGRES_PROXY_PORT}"), "upstream": format!("127.0.0.1:{POSTGRES_PORT}")},
+        {"name": "kafka", "listen": format!("127.0.0.1:{KAFKA_PROXY_PORT}"), "upstream": format!("127.0.0.1:{BROKER_PORT}")},
+        {"name": "payment_gateway", "listen": format!("127.0.0.1:{GATEWAY_PROXY_PORT}"), "upstream": format!("127.0.0.1:{GATEWAY_PORT}")},
+    ]);
+    let config = dir.join("toxiproxy.json");
+    std::fs::write(&config, serde_json::to_string_pretty(&proxies)?)?;
+    start("toxiproxy", &dir, || {
+        let mut command = Command::new(sibling_binary("toxiproxy-server")?);
+        command
+            .args(["--port", &TOXIPROXY_PORT.to_string(), "--config"])
+            .arg(&config);
+        Ok(command)
+    })?;
+    stack::wait_for_port(
+        &format!("127.0.0.1:{TOXIPROXY_PORT}"),
+        Duration::from_secs(10),
+    )
+    .await?;
+    // Already running from an earlier `up`: make sure every proxy exists and is enabled.
+    reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{TOXIPROXY_PORT}/populate"))
+        .json(&proxies)
+        .send()
+        .await?
+        .error_for_status()
+        .context("the Toxiproxy API refused the proxies")?;
+
+    start("broker", &dir, || {
+        let advertised = format!("127.0.0.1:{KAFKA_PROXY_PORT}");
+        let mut command = broker::command(BROKER_PORT, &advertised, "sqlite://tansu.db")?;
+        command.current_dir(&dir);
+        Ok(command)
+    })?;
+    stack::wait_for_port(&format!("127.0.0.1:{BROKER_PORT}"), Duration::from_secs(30)).await?;
+
+    let env = endpoints(&cluster);
+    let text: String = env
+        .iter()
+        .map(|(key, value)| format!("{key}={value}\n"))
+        .collect();
+    std::fs::write(dir.join("env"), text)?;
+    step(&format!(
+        "endpoints written to {}",
+        dir.join("env").display()
+    ));
+    print_status(&dir);
+    println!();
+    for (key, value) in &env {
+        println!("  {key:<28} {value}");
+    }
+    Ok(())
+}
+
+/// Starts `name` unless its recorded pid is alive.
+fn start(
+    name: &str,
+    dir: &Path,
+    command: impl FnOnce() -> anyhow::Result<Command>,
+) -> anyhow::Result<()> {
+    let pids = pid_file(dir, name);
+    if let Some(pid) = process::running_pid(&pids) {
+        step(&format!("{name} is already running (pid {pid})"));
+        return Ok(());
+    }
+    let pid = process::spawn_detached(command()?, &log_file(dir, name), &pids)?;
+    step(&format!(
+        "started {name} (pid {pid}, log {})",
+        log_file(dir, name).display()
+    ));
+    Ok(())
+}
+
+/// A binary built next to this one (same cargo profile).
+fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let path = exe.with_file_name(name);
+    anyhow::ensure!(
+        path.exists(),
+        "{} is not built (cargo build --bins)",
+        path.display()
+    );
+    Ok(path)
+}
+
+fn endpoints(cluster: &postgres::Cluster) -> Vec<(String, String)> {
+    let mut env = vec![("PG_ADMIN_URL".to_owned(), cluster.admin_url(DATABASE))];
+    for schema in stack::SCHEMAS {
+        // The gateway is the "external" PSP: it is not behind the chaos proxy.
+        let port = if schema == "gateway" {
+            POSTGRES_PORT
+        } else {
+            POSTGRES_PROXY_PORT
+        };
+        env.push((
+            format!("{}_DATABASE_URL", schema.to_uppercase()),
+            format!("postgres://{schema}:{schema}@127.0.0.1:{port}/{DATABASE}"),
+        ));
+    }
+    env.push((
+        "KAFKA_BROKERS".into(),
+        format!("127.0.0.1:{KAFKA_PROXY_PORT}"),
+    ));
+    env.push((
+        "TOXIPROXY_URL".into(),
+        format!("http://127.0.0.1:{TOXIPROXY_PORT}"),
+    ));
+    for (service, port) in SERVICES {
+        env.push((
+            format!("{}_URL", service.to_uppercase()),
+            format!("http://127.0.0.1:{port}"),
+        ));
+    }
+    env.push((
+        "PAYMENT_GATEWAY_URL".into(),
+        format!("http://127.0.0.1:{GATEWAY_PORT}"),
+    ));
+    env
+}
+
+fn print_status(dir: &Path) {
+    println!();
+    println!("  {:<10} {:<8} {:<8} {}", "PART", "STATE", "PID", "ADDRESS");
+    let addresses = [
+        format!("127.0.0.1:{POSTGRES_PORT} (proxy postgres 127.0.0.1:{POSTGRES_PROXY_PORT})"),
+        format!("http://127.0.0.1:{TOXIPROXY_PORT}"),
+        format!("127.0.0.1:{BROKER_PORT} (clients use proxy kafka 127.0.0.1:{KAFKA_PROXY_PORT})"),
+    ];
+    for (part, address) in PARTS.iter().zip(addresses) {
+        let (state, pid) = match process::running_pid(&pid_file(dir, part.name)) {
+            Some(pid) => ("running", pid.to_string()),
+            None => ("stopped", "-".to_owned()),
+        };
+        println!("  {:<10} {:<8} {:<8} {}", part.name, state, pid, address);
+    }
+}
+
+fn down(dir: &Path, clean: bool) -> anyhow::Result<()> {
+    for part in PARTS.iter().rev() {
+        let pids = pid_file(dir, part.name);
+        match process::running_pid(&pids) {
+            Some(pid) => {
+                let graceful = process::stop_pid(pid, part.stop_signal, Duration::from_secs(20));
+                let how = if graceful {
+                    "stopped"
+                } else {
+                    "killed after 20 s"
+                };
+                step(&format!("{how} {} (pid {pid})", part.name));
+            }
+            None => step(&format!("{} was not running", part.name)),
+        }
+        let _ = std::fs::remove_file(&pids);
+    }
+    if clean && dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+        step(&format!("removed {}", dir.display()));
+    }
+    Ok(())
+}

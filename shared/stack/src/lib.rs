@@ -1,0 +1,35 @@
+//! The infrastructure under sagaworks, as local processes: a Postgres cluster, a Tansu broker
+//! (Kafka protocol) and Toxiproxy proxies in front of both. `make up` runs them detached under
+//! `.stack/` (the `stack` binary); the test harness runs them on free ports, tied to the test
+//! process so they die with it.
+
+pub mod broker;
+pub mod postgres;
+pub mod process;
+
+/// The SQL that creates every service's role and schema (`migrations/init.sql`).
+pub const INIT_SQL: &str = include_str!("../../../migrations/init.sql");
+
+/// The services that own a schema and a login role of the same name.
+pub const SCHEMAS: [&str; 5] = ["order", "inventory", "payment", "shipping", "gateway"];
+
+/// A free TCP port on 127.0.0.1, for a child process that must be told its port up front.
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Waits until something accepts TCP connections on `address`.
+pub async fn wait_for_port(address: &str, timeout: std::time::Duration) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if tokio::net::TcpStream::connect(address).await.is_ok() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            anyhow::bail!("nothing listens on {address} after {timeout:?}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
