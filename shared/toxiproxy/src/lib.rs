@@ -26,3 +26,6 @@ pub async fn serve(
     registry.stop_all().await;
     result
 }
+
+mod client;
+pub use client::Client;

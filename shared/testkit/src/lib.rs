@@ -1,0 +1,177 @@
+//! The test harness. `TestEnv::start()` gives a test:
+//!
+//! - a fresh database in a Postgres cluster shared by the test binary, with every service's role
+//!   and schema (`migrations/init.sql`);
+//! - its own Kafka-protocol broker (Tansu, in memory) that advertises the `kafka` proxy, so every
+//!   client connection goes through the proxy;
+//! - its own Toxiproxy-API server with the proxies `postgres` and `kafka`.
+//!
+//! All of it listens on free loopback ports, so tests run in parallel. What a test starts stops
+//! when its `TestEnv` drops; the shared cluster and every child process are also killed when the
+//! test process ends, however it ends (see `stack::process::TiedChild`).
+//!
+//! `TESTKIT_DATABASE_URL` (a superuser URL) uses an existing server instead of starting a cluster;
+//! `TESTKIT_BACKEND=containers` (feature `containers`) starts Postgres and Kafka in Docker.
+
+#[cfg(feature = "containers")]
+mod containers;
+mod postgres;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use nix::sys::signal::Signal;
+use platform::Shutdown;
+use stack::process::TiedChild;
+
+pub use postgres::TestDatabase;
+
+/// One test's infrastructure. Dropping it stops the broker and the proxies.
+#[derive(Debug)]
+pub struct TestEnv {
+    pub database: TestDatabase,
+    toxiproxy: toxiproxy::Client,
+    postgres_proxy: String,
+    kafka_proxy: String,
+    broker: Broker,
+    shutdown: Shutdown,
+}
+
+#[derive(Debug)]
+enum Broker {
+    Process {
+        child: TiedChild,
+        port: u16,
+        advertised: String,
+    },
+    #[cfg(feature = "containers")]
+    /// Held for its drop, which removes the container.
+    Container { _kafka: containers::Kafka },
+}
+
+impl TestEnv {
+    pub async fn start() -> Self {
+        Self::try_start()
+            .await
+            .expect("cannot start the test environment")
+    }
+
+    pub async fn try_start() -> anyhow::Result<Self> {
+        let database = TestDatabase::create().await?;
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let toxiproxy_url = format!("http://{}", listener.local_addr()?);
+        let shutdown = Shutdown::new();
+        tokio::spawn(toxiproxy::serve(
+            listener,
+            toxiproxy::Registry::new(),
+            shutdown.clone(),
+        ));
+        let toxiproxy = toxiproxy::Client::new(toxiproxy_url);
+
+        let postgres_proxy = toxiproxy
+            .create_proxy("postgres", "127.0.0.1:0", &database.server_address())
+            .await?
+            .listen;
+        // The broker must advertise the proxy's address, so the proxy comes first and points at
+        // the port the broker is about to listen on.
+        let broker_port = stack::free_port()?;
+        let kafka_proxy = toxiproxy
+            .create_proxy("kafka", "127.0.0.1:0", &format!("127.0.0.1:{broker_port}"))
+            .await?
+            .listen;
+        let broker = Broker::start(broker_port, &kafka_proxy).await?;
+        Ok(Self {
+            database,
+            toxiproxy,
+            postgres_proxy,
+            kafka_proxy,
+            broker,
+            shutdown,
+        })
+    }
+
+    /// `role`'s URL for this test's database, through the `postgres` proxy.
+    pub fn database_url(&self, role: &str) -> String {
+        format!(
+            "postgres://{role}:{role}@{}/{}",
+            self.postgres_proxy,
+            self.database.name()
+        )
+    }
+
+    /// The superuser's URL for this test's database, straight to the server.
+    pub fn admin_url(&self) -> String {
+        self.database.admin_url()
+    }
+
+    /// Bootstrap servers for Kafka clients: the `kafka` proxy.
+    pub fn kafka_brokers(&self) -> &str {
+        &self.kafka_proxy
+    }
+
+    /// A client for this test's Toxiproxy server (proxies `postgres` and `kafka`).
+    pub fn toxiproxy(&self) -> &toxiproxy::Client {
+        &self.toxiproxy
+    }
+
+    /// Adds a proxy named `name` in front of `upstream` and returns the address it listens on.
+    pub async fn add_proxy(&self, name: &str, upstream: &str) -> anyhow::Result<String> {
+        Ok(self
+            .toxiproxy
+            .create_proxy(name, "127.0.0.1:0", upstream)
+            .await?
+            .listen)
+    }
+
+    /// Kills the broker with SIGKILL, as a crash would. Memory storage loses its data: tests of
+    /// a durable restart use `make chaos` against the stack's sqlite storage.
+    // Without the `containers` feature the broker is always a process.
+    #[allow(irrefutable_let_patterns)]
+    pub fn kill_broker(&mut self) {
+        if let Broker::Process { child, .. } = &mut self.broker {
+            child.kill_hard();
+        }
+    }
+
+    /// Starts the broker again on the same port after `kill_broker`.
+    #[allow(irrefutable_let_patterns)]
+    pub async fn restart_broker(&mut self) -> anyhow::Result<()> {
+        if let Broker::Process {
+            port, advertised, ..
+        } = &self.broker
+        {
+            self.broker = Broker::start(*port, &advertised.clone()).await?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+    }
+}
+
+impl Broker {
+    async fn start(port: u16, advertised: &str) -> anyhow::Result<Self> {
+        #[cfg(feature = "containers")]
+        if containers::enabled() {
+            let kafka = containers::Kafka::start(port, advertised).await?;
+            return Ok(Self::Container { _kafka: kafka });
+        }
+        let mut command = stack::broker::command(port, advertised, "memory://tansu/")?;
+        command
+            .stdout(std::process::Stdio::null())
+            .env("RUST_LOG", "warn");
+        let child = TiedChild::spawn(command, Signal::SIGTERM)?;
+        stack::wait_for_port(&format!("127.0.0.1:{port}"), Duration::from_secs(20))
+            .await
+            .context("the broker did not start")?;
+        Ok(Self::Process {
+            child,
+            port,
+            advertised: advertised.to_owned(),
+        })
+    }
+}

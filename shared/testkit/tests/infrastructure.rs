@@ -1,0 +1,244 @@
+//! The harness gives each test real infrastructure behind real proxies: these tests drive
+//! librdkafka and sqlx through the proxies, cut them, and check what a client sees.
+
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, PgConnection};
+use testkit::TestEnv;
+
+fn kafka_config(env: &TestEnv) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", env.kafka_brokers())
+        .set("reconnect.backoff.max.ms", "500");
+    config
+}
+
+async fn create_topic(env: &TestEnv, topic: &str) {
+    let admin: AdminClient<DefaultClientContext> = kafka_config(env).create().unwrap();
+    let results = admin
+        .create_topics(
+            &[NewTopic::new(topic, 1, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        )
+        .await
+        .unwrap();
+    results.into_iter().for_each(|result| {
+        result.unwrap();
+    });
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kafka_through_the_proxy_holds_messages_while_cut_and_delivers_them_after() {
+    let env = TestEnv::start().await;
+    create_topic(&env, "orders").await;
+    let producer: FutureProducer = kafka_config(&env)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("message.timeout.ms", "60000")
+        .create()
+        .unwrap();
+    let consumer: StreamConsumer = kafka_config(&env)
+        .set("group.id", "infrastructure-test")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer.subscribe(&["orders"]).unwrap();
+    let headers = OwnedHeaders::new().insert(Header {
+        key: "ce_type",
+        value: Some("order.placed.v1"),
+    });
+    producer
+        .send(
+            FutureRecord::to("orders")
+                .key("order-1")
+                .payload("first")
+                .headers(headers.clone()),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("delivered through the proxy");
+
+    env.toxiproxy().set_enabled("kafka", false).await.unwrap();
+    let pending = producer
+        .send_result(
+            FutureRecord::to("orders")
+                .key("order-1")
+                .payload("second")
+                .headers(headers),
+        )
+        .expect("queued");
+    let pending = tokio::spawn(pending);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        !pending.is_finished(),
+        "a message cannot be acknowledged while the proxy is cut"
+    );
+
+    env.toxiproxy().set_enabled("kafka", true).await.unwrap();
+    let delivery = tokio::time::timeout(Duration::from_secs(30), pending)
+        .await
+        .expect("delivered within 30 s of the proxy coming back")
+        .unwrap();
+    delivery
+        .expect("the producer is alive")
+        .expect("acknowledged after the cut");
+
+    let mut received = Vec::new();
+    while received.len() < 2 {
+        let message = match tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+            .await
+            .expect("both messages arrive")
+        {
+            Ok(message) => message,
+            // librdkafka reports the cut (AllBrokersDown) and carries on reconnecting.
+            Err(error) => {
+                eprintln!("transient consumer error: {error}");
+                continue;
+            }
+        };
+        let header = message.headers().unwrap().get(0);
+        assert_eq!(
+            (header.key, header.value),
+            ("ce_type", Some(&b"order.placed.v1"[..]))
+        );
+        assert_eq!(message.key(), Some(&b"order-1"[..]));
+        received.push(String::from_utf8(message.payload().unwrap().to_vec()).unwrap());
+    }
+    assert_eq!(
+        received,
+        ["first", "second"],
+        "nothing lost, nothing duplicated, in order"
+    );
+    let extra = tokio::time::timeout(Duration::from_secs(2), consumer.recv()).await;
+    assert!(
+        !matches!(extra, Ok(Ok(_))),
+        "no duplicate after the cut: {:?}",
+        extra.map(|message| message.map(|message| message.offset()))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_through_the_proxy_fails_clearly_while_cut_and_recovers() {
+    let env = TestEnv::start().await;
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(Duration::from_secs(2))
+        .connect(&env.database_url("order"))
+        .await
+        .unwrap();
+    let one: i32 = sqlx::query_scalar("select 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(one, 1);
+
+    env.toxiproxy()
+        .set_enabled("postgres", false)
+        .await
+        .unwrap();
+    let error = sqlx::query_scalar::<_, i32>("select 1")
+        .fetch_one(&pool)
+        .await
+        .expect_err("a query cannot succeed while Postgres is cut");
+    assert!(
+        matches!(
+            error,
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Protocol(_)
+        ),
+        "a connection error, not a hang or a wrong answer: {error:?}"
+    );
+
+    env.toxiproxy().set_enabled("postgres", true).await.unwrap();
+    let mut recovered = None;
+    for _ in 0..20 {
+        if let Ok(value) = sqlx::query_scalar::<_, i32>("select 2")
+            .fetch_one(&pool)
+            .await
+        {
+            recovered = Some(value);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        recovered,
+        Some(2),
+        "the pool reconnects once the proxy is back"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_role_is_denied_another_services_schema() {
+    let env = TestEnv::start().await;
+    let mut order = PgConnection::connect(&env.database_url("order"))
+        .await
+        .unwrap();
+    sqlx::query("create table orders (id int primary key)")
+        .execute(&mut order)
+        .await
+        .unwrap();
+    let schema: String = sqlx::query_scalar("select current_schema()")
+        .fetch_one(&mut order)
+        .await
+        .unwrap();
+    assert_eq!(
+        schema, "order",
+        "a role's own schema is first on its search path"
+    );
+
+    let mut inventory = PgConnection::connect(&env.database_url("inventory"))
+        .await
+        .unwrap();
+    let error = sqlx::query(r#"select * from "order".orders"#)
+        .execute(&mut inventory)
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("permission denied for schema order"),
+        "{error}"
+    );
+    let error = sqlx::query("create table public.sneaky (id int)")
+        .execute(&mut inventory)
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("permission denied for schema public"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dropping_the_environment_stops_its_broker_and_proxies() {
+    let env = TestEnv::start().await;
+    let kafka = env.kafka_brokers().to_owned();
+    let toxiproxy = env
+        .toxiproxy()
+        .base_url()
+        .trim_start_matches("http://")
+        .to_owned();
+    assert!(tokio::net::TcpStream::connect(&kafka).await.is_ok());
+
+    drop(env);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    assert!(
+        tokio::net::TcpStream::connect(&kafka).await.is_err(),
+        "the kafka proxy is gone"
+    );
+    assert!(
+        tokio::net::TcpStream::connect(&toxiproxy).await.is_err(),
+        "the Toxiproxy API is gone"
+    );
+}
