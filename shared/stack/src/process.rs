@@ -83,6 +83,19 @@ impl TiedChild {
         !matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// Waits up to `timeout` for the child to exit by itself; `None` if it is still running
+    /// (then it is stopped as on drop).
+    pub fn wait_timeout(mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// Sends SIGKILL now, as a crash would (chaos tests), and reaps the child.
     pub fn kill_hard(&mut self) {
         let _ = self.child.kill();

@@ -16,6 +16,7 @@
 #[cfg(feature = "containers")]
 mod containers;
 mod postgres;
+mod service;
 
 use std::time::Duration;
 
@@ -25,6 +26,7 @@ use platform::Shutdown;
 use stack::process::TiedChild;
 
 pub use postgres::TestDatabase;
+pub use service::ServiceProcess;
 
 /// One test's infrastructure. Dropping it stops the broker and the proxies.
 #[derive(Debug)]
@@ -46,7 +48,7 @@ enum Broker {
     },
     #[cfg(feature = "containers")]
     /// Held for its drop, which removes the container.
-    Container { _kafka: containers::Kafka },
+    Container { _kafka: Box<containers::Kafka> },
 }
 
 impl TestEnv {
@@ -158,7 +160,9 @@ impl Broker {
         #[cfg(feature = "containers")]
         if containers::enabled() {
             let kafka = containers::Kafka::start(port, advertised).await?;
-            return Ok(Self::Container { _kafka: kafka });
+            return Ok(Self::Container {
+                _kafka: Box::new(kafka),
+            });
         }
         let mut command = stack::broker::command(port, advertised, "memory://tansu/")?;
         command

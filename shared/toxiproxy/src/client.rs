@@ -1,6 +1,7 @@
 //! A small async client for the Toxiproxy HTTP API: what the test harness and the chaos suite
 //! use, against this server or Shopify's alike.
 
+use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::model::{ProxySpec, ToxicSpec};
@@ -46,59 +47,59 @@ impl Client {
         upstream: &str,
     ) -> Result<ProxySpec, ClientError> {
         let body = json!({"name": name, "listen": listen, "upstream": upstream});
-        self.call(reqwest::Method::POST, "/proxies", Some(body))
-            .await
+        Ok(self
+            .send(Method::POST, "/proxies", Some(body))
+            .await?
+            .json()
+            .await?)
     }
 
     pub async fn proxy(&self, name: &str) -> Result<ProxySpec, ClientError> {
-        self.call(reqwest::Method::GET, &format!("/proxies/{name}"), None)
-            .await
+        let path = format!("/proxies/{name}");
+        Ok(self.send(Method::GET, &path, None).await?.json().await?)
     }
 
     /// Disabling cuts every open connection and refuses new ones; enabling restores the proxy.
     pub async fn set_enabled(&self, name: &str, enabled: bool) -> Result<ProxySpec, ClientError> {
+        let path = format!("/proxies/{name}");
         let body = json!({ "enabled": enabled });
-        self.call(
-            reqwest::Method::POST,
-            &format!("/proxies/{name}"),
-            Some(body),
-        )
-        .await
+        Ok(self
+            .send(Method::POST, &path, Some(body))
+            .await?
+            .json()
+            .await?)
     }
 
     /// Adds a toxic, e.g. `{"type": "latency", "attributes": {"latency": 300}}`.
     pub async fn add_toxic(&self, proxy: &str, toxic: Value) -> Result<ToxicSpec, ClientError> {
-        self.call(
-            reqwest::Method::POST,
-            &format!("/proxies/{proxy}/toxics"),
-            Some(toxic),
-        )
-        .await
+        let path = format!("/proxies/{proxy}/toxics");
+        Ok(self
+            .send(Method::POST, &path, Some(toxic))
+            .await?
+            .json()
+            .await?)
     }
 
     pub async fn remove_toxic(&self, proxy: &str, toxic: &str) -> Result<(), ClientError> {
         let path = format!("/proxies/{proxy}/toxics/{toxic}");
-        self.call::<Value>(reqwest::Method::DELETE, &path, None)
-            .await
-            .map(drop)
+        self.send(Method::DELETE, &path, None).await.map(drop)
     }
 
     /// Enables every proxy and removes every toxic.
     pub async fn reset(&self) -> Result<(), ClientError> {
-        self.call::<Value>(reqwest::Method::POST, "/reset", None)
-            .await
-            .map(drop)
+        self.send(Method::POST, "/reset", None).await.map(drop)
     }
 
-    async fn call<T: serde::de::DeserializeOwned>(
+    /// Sends a request; an error status becomes `ClientError::Status` with the body.
+    async fn send(
         &self,
-        method: reqwest::Method,
+        method: Method,
         path: &str,
         body: Option<Value>,
-    ) -> Result<T, ClientError> {
+    ) -> Result<reqwest::Response, ClientError> {
         let method_name = match method {
-            reqwest::Method::GET => "GET",
-            reqwest::Method::DELETE => "DELETE",
+            Method::GET => "GET",
+            Method::DELETE => "DELETE",
             _ => "POST",
         };
         let mut request = self
@@ -109,24 +110,14 @@ impl Client {
         }
         let response = request.send().await?;
         let status = response.status();
-        if !status.is_success() {
-            return Err(ClientError::Status {
-                method: method_name,
-                path: path.to_owned(),
-                status: status.as_u16(),
-                body: response.text().await.unwrap_or_default(),
-            });
+        if status.is_success() {
+            return Ok(response);
         }
-        if status == reqwest::StatusCode::NO_CONTENT {
-            return Ok(
-                serde_json::from_value(Value::Null).map_err(|_| ClientError::Status {
-                    method: method_name,
-                    path: path.to_owned(),
-                    status: 204,
-                    body: String::new(),
-                })?,
-            );
-        }
-        Ok(response.json().await?)
+        Err(ClientError::Status {
+            method: method_name,
+            path: path.to_owned(),
+            status: status.as_u16(),
+            body: response.text().await.unwrap_or_default(),
+        })
     }
 }

@@ -15,3 +15,21 @@ async fn healthz_answers_ok_and_the_service_stops_cleanly() {
         .expect("the service stops within 5 s of shutdown")
         .expect("the service stops without error");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_binary_exits_zero_on_sigterm() {
+    let process = testkit::ServiceProcess::start(env!("CARGO_BIN_EXE_payment"), &[])
+        .await
+        .unwrap();
+    let healthz = reqwest::get(format!("http://{}/healthz", process.address))
+        .await
+        .unwrap();
+    assert_eq!(healthz.status(), 200);
+
+    let status = process
+        .terminate(std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+}

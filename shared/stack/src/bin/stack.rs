@@ -249,7 +249,7 @@ fn endpoints(cluster: &postgres::Cluster) -> Vec<(String, String)> {
 
 fn print_status(dir: &Path) {
     println!();
-    println!("  {:<10} {:<8} {:<8} {}", "PART", "STATE", "PID", "ADDRESS");
+    println!("  {:<10} {:<8} {:<8} ADDRESS", "PART", "STATE", "PID");
     let addresses = [
         format!("127.0.0.1:{POSTGRES_PORT} (proxy postgres 127.0.0.1:{POSTGRES_PROXY_PORT})"),
         format!("http://127.0.0.1:{TOXIPROXY_PORT}"),

@@ -1,0 +1,58 @@
+# sagaworks: every command a user types. `make` (or `make help`) lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Tansu is built once into a cache outside the clone (15-20 minutes on 2 cores) and reused.
+TOOLS_DIR ?= $(HOME)/.cache/sagaworks/tools
+export TANSU_BIN := $(TOOLS_DIR)/bin/tansu
+STACK := target/debug/stack
+
+# `make up` uses docker compose where a Docker engine answers, otherwise the native stack.
+DOCKER := $(shell docker info >/dev/null 2>&1 && [ -f docker-compose.yml ] && echo yes)
+
+.PHONY: help tools build up down status test
+
+help: ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+tools: ## Install what is missing: PostgreSQL server binaries (apt) and the Tansu broker (cargo).
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || [ -n "$$PG_BIN_DIR" ]; then \
+		echo "==> PostgreSQL server binaries: found"; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+		echo "==> installing PostgreSQL server binaries (Debian package postgresql)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	else \
+		echo "PostgreSQL server binaries are missing and apt-get is not available: install PostgreSQL or set PG_BIN_DIR."; exit 1; \
+	fi
+	@if [ -x "$(TANSU_BIN)" ]; then \
+		echo "==> Tansu broker: $(TANSU_BIN)"; \
+	else \
+		echo "==> installing the Tansu broker into $(TOOLS_DIR) (once; 15-20 minutes on 2 cores)"; \
+		cargo install --locked --quiet tansu --features dynostore,libsql --root "$(TOOLS_DIR)"; \
+	fi
+
+build: ## Build every binary.
+	cargo build --workspace --bins
+
+up: ## Start the whole system, detached, and print its endpoints (also in .stack/env).
+ifeq ($(DOCKER),yes)
+	docker compose up -d --build
+else
+	@$(MAKE) --no-print-directory tools build
+	@$(STACK) up
+endif
+
+down: ## Stop what `make up` started; `make down CLEAN=1` also deletes its data.
+ifeq ($(DOCKER),yes)
+	docker compose down $(if $(CLEAN),--volumes)
+else
+	@if [ -x $(STACK) ]; then $(STACK) down $(if $(CLEAN),--clean); else echo "nothing to stop"; fi
+endif
+
+status: ## Show what the native stack runs.
+	@$(STACK) status
+
+test: tools ## Every check CI runs: format, clippy -D warnings, all tests (starts what it needs).
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --all-features -- -D warnings
+	cargo test --workspace --all-features
