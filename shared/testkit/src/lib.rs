@@ -126,6 +126,17 @@ impl TestEnv {
             .listen)
     }
 
+    /// The processes this environment runs (broker, and the cluster when it is ours), for tests
+    /// of the harness itself.
+    #[allow(irrefutable_let_patterns)]
+    pub fn process_ids(&self) -> Vec<u32> {
+        let mut pids = self.database.cluster_pid().into_iter().collect::<Vec<_>>();
+        if let Broker::Process { child, .. } = &self.broker {
+            pids.push(child.id());
+        }
+        pids
+    }
+
     /// Kills the broker with SIGKILL, as a crash would. Memory storage loses its data: tests of
     /// a durable restart use `make chaos` against the stack's sqlite storage.
     // Without the `containers` feature the broker is always a process.

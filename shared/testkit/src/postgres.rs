@@ -124,6 +124,11 @@ impl TestDatabase {
         )
     }
 
+    /// The pid of the cluster process when the harness started it.
+    pub fn cluster_pid(&self) -> Option<u32> {
+        self.server._cluster.as_ref().map(TiedChild::id)
+    }
+
     /// `host:port` of the server.
     pub fn server_address(&self) -> String {
         self.server.address.clone()
