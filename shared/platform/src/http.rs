@@ -16,16 +16,20 @@ struct Health {
 
 /// `GET /healthz`: the process is up and serving. Says nothing about its dependencies (that is
 /// `/readyz`), so an orchestrator does not restart a healthy process because Postgres is away.
+/// `GET /metrics`: every metric recorded in this process, in Prometheus's text format.
 pub fn health_router(service: &'static str) -> Router {
-    Router::new().route(
-        "/healthz",
-        get(move || async move {
-            Json(Health {
-                status: "ok",
-                service,
-            })
-        }),
-    )
+    let metrics = crate::metrics::handle();
+    Router::new()
+        .route(
+            "/healthz",
+            get(move || async move {
+                Json(Health {
+                    status: "ok",
+                    service,
+                })
+            }),
+        )
+        .route("/metrics", get(move || async move { metrics.render() }))
 }
 
 /// Serves `router` on `listener` until `shutdown` triggers, then lets requests in flight finish.

@@ -26,7 +26,7 @@ use platform::Shutdown;
 use stack::process::TiedChild;
 
 pub use postgres::TestDatabase;
-pub use service::ServiceProcess;
+pub use service::{ServiceProcess, assert_serves_health_and_stops_on_sigterm};
 
 /// One test's infrastructure. Dropping it stops the broker and the proxies.
 #[derive(Debug)]

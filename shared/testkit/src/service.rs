@@ -48,3 +48,39 @@ impl ServiceProcess {
             .with_context(|| format!("the process did not exit within {grace:?} of SIGTERM"))
     }
 }
+
+/// Starts `binary` as a process, checks `/healthz` names `service` and `/metrics` answers, sends
+/// SIGTERM and asserts the process exits 0 within 10 s: what every service binary must do.
+pub async fn assert_serves_health_and_stops_on_sigterm(binary: &str, service: &str) {
+    let process = ServiceProcess::start(binary, &[]).await.unwrap();
+    let body = get_ok(&process.address, "/healthz").await;
+    assert_eq!(body, format!(r#"{{"status":"ok","service":"{service}"}}"#));
+    get_ok(&process.address, "/metrics").await;
+
+    let status = process.terminate(Duration::from_secs(10)).await.unwrap();
+
+    assert!(
+        status.success(),
+        "{service} exit status after SIGTERM: {status}"
+    );
+}
+
+/// GET over a plain TCP connection (enough here, without an HTTP client dependency); asserts a
+/// 200 and returns the body.
+async fn get_ok(address: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(
+        response.starts_with("HTTP/1.1 200"),
+        "GET {path}: {response}"
+    );
+    response
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned()
+}

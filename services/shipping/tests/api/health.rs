@@ -17,19 +17,7 @@ async fn healthz_answers_ok_and_the_service_stops_cleanly() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_binary_exits_zero_on_sigterm() {
-    let process = testkit::ServiceProcess::start(env!("CARGO_BIN_EXE_shipping"), &[])
-        .await
-        .unwrap();
-    let healthz = reqwest::get(format!("http://{}/healthz", process.address))
-        .await
-        .unwrap();
-    assert_eq!(healthz.status(), 200);
-
-    let status = process
-        .terminate(std::time::Duration::from_secs(10))
-        .await
-        .unwrap();
-
-    assert!(status.success(), "exit status after SIGTERM: {status}");
+async fn the_binary_serves_health_and_exits_zero_on_sigterm() {
+    testkit::assert_serves_health_and_stops_on_sigterm(env!("CARGO_BIN_EXE_shipping"), "shipping")
+        .await;
 }
