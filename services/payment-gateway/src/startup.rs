@@ -1,7 +1,10 @@
 //! Builds the payment-gateway service from its config and runs it until shutdown.
 
+use std::time::Duration;
+
 use anyhow::Context;
 use platform::Shutdown;
+use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
 
 use crate::{Config, routes};
@@ -14,13 +17,24 @@ pub struct Application {
 }
 
 impl Application {
+    /// Connects to the ledger, applies its migrations and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(20)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(&config.database_url)
+            .await
+            .context("cannot connect to the gateway database")?;
+        sqlx::migrate!("../../migrations/gateway")
+            .run(&pool)
+            .await
+            .context("cannot migrate the gateway database")?;
         let listener = TcpListener::bind(&config.http_addr)
             .await
             .with_context(|| format!("cannot bind the HTTP API to {}", config.http_addr))?;
         Ok(Self {
             listener,
-            router: routes::router(),
+            router: routes::router(pool),
         })
     }
 

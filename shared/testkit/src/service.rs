@@ -51,8 +51,12 @@ impl ServiceProcess {
 
 /// Starts `binary` as a process, checks `/healthz` names `service` and `/metrics` answers, sends
 /// SIGTERM and asserts the process exits 0 within 10 s: what every service binary must do.
-pub async fn assert_serves_health_and_stops_on_sigterm(binary: &str, service: &str) {
-    let process = ServiceProcess::start(binary, &[]).await.unwrap();
+pub async fn assert_serves_health_and_stops_on_sigterm(
+    binary: &str,
+    service: &str,
+    env: &[(&str, &str)],
+) {
+    let process = ServiceProcess::start(binary, env).await.unwrap();
     let body = get_ok(&process.address, "/healthz").await;
     assert_eq!(body, format!(r#"{{"status":"ok","service":"{service}"}}"#));
     get_ok(&process.address, "/metrics").await;

@@ -21,6 +21,7 @@ async fn the_binary_serves_health_and_exits_zero_on_sigterm() {
     testkit::assert_serves_health_and_stops_on_sigterm(
         env!("CARGO_BIN_EXE_inventory"),
         "inventory",
+        &[],
     )
     .await;
 }

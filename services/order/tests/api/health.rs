@@ -18,5 +18,6 @@ async fn healthz_answers_ok_and_the_service_stops_cleanly() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_binary_serves_health_and_exits_zero_on_sigterm() {
-    testkit::assert_serves_health_and_stops_on_sigterm(env!("CARGO_BIN_EXE_order"), "order").await;
+    testkit::assert_serves_health_and_stops_on_sigterm(env!("CARGO_BIN_EXE_order"), "order", &[])
+        .await;
 }

@@ -4,7 +4,7 @@ use crate::helpers::TestApp;
 async fn healthz_answers_ok_and_the_service_stops_cleanly() {
     let app = TestApp::spawn().await;
 
-    let response = app.get_healthz().await;
+    let response = app.get("/healthz").await;
 
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.unwrap();
@@ -18,9 +18,21 @@ async fn healthz_answers_ok_and_the_service_stops_cleanly() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_binary_serves_health_and_exits_zero_on_sigterm() {
+    let database = testkit::TestDatabase::create().await.unwrap();
+    let url = database.direct_url("gateway");
     testkit::assert_serves_health_and_stops_on_sigterm(
         env!("CARGO_BIN_EXE_payment-gateway"),
         "payment-gateway",
+        &[("GATEWAY_DATABASE_URL", &url)],
     )
     .await;
+}
+
+#[tokio::test]
+async fn readyz_is_ready_while_the_ledger_answers() {
+    let app = TestApp::spawn().await;
+
+    let response = app.get("/readyz").await;
+
+    assert_eq!(response.status(), 200);
 }

@@ -1,18 +1,31 @@
 use clap::Parser;
 use payment_gateway::{Application, Config};
 use platform::Shutdown;
+use serde_json::{Value, json};
+use testkit::TestDatabase;
+use uuid::Uuid;
 
-/// A running payment-gateway service on a free port, stopped when dropped.
+/// A running payment-gateway on a free port with a fresh ledger, stopped when dropped.
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
+    /// Held so the database lives as long as the app.
+    _database: TestDatabase,
     shutdown: Shutdown,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 impl TestApp {
     pub async fn spawn() -> Self {
-        let config = Config::parse_from(["payment-gateway", "--http-addr", "127.0.0.1:0"]);
+        let database = TestDatabase::create().await.expect("a test database");
+        let database_url = database.direct_url("gateway");
+        let config = Config::parse_from([
+            "payment-gateway",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--database-url",
+            &database_url,
+        ]);
         let application = Application::build(config)
             .await
             .expect("the service builds");
@@ -22,17 +35,54 @@ impl TestApp {
         Self {
             address,
             client: reqwest::Client::new(),
+            _database: database,
             shutdown,
             server: Some(server),
         }
     }
 
-    pub async fn get_healthz(&self) -> reqwest::Response {
+    pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
-            .get(format!("{}/healthz", self.address))
+            .get(format!("{}{path}", self.address))
             .send()
             .await
             .expect("request sent")
+    }
+
+    pub async fn post_charge(&self, key: &str, body: &Value) -> reqwest::Response {
+        self.post("/v1/charges", Some(key), body).await
+    }
+
+    pub async fn post_refund(&self, key: &str, body: &Value) -> reqwest::Response {
+        self.post("/v1/refunds", Some(key), body).await
+    }
+
+    pub async fn post(&self, path: &str, key: Option<&str>, body: &Value) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.address))
+            .json(body);
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    pub async fn put_faults(&self, body: &Value) -> reqwest::Response {
+        self.client
+            .put(format!("{}/admin/faults", self.address))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn charges_of(&self, order_id: Uuid) -> Vec<Value> {
+        self.get(&format!("/v1/charges?order_id={order_id}"))
+            .await
+            .json()
+            .await
+            .unwrap()
     }
 
     /// Triggers shutdown and waits for the server to drain and return.
@@ -40,4 +90,14 @@ impl TestApp {
         self.shutdown.trigger();
         self.server.take().expect("running").await?
     }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+    }
+}
+
+pub fn charge(order_id: Uuid, card_token: &str) -> Value {
+    json!({"order_id": order_id, "amount_cents": 2500, "currency": "EUR", "card_token": card_token})
 }

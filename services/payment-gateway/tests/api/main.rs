@@ -1,4 +1,5 @@
-//! Black-box tests of the payment-gateway service through its public HTTP API.
-
+mod charges;
+mod faults;
 mod health;
 mod helpers;
+mod refunds;

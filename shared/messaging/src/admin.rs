@@ -1,0 +1,179 @@
+//! Operator tools: replay outbox events, read the DLQ, re-drive a dead letter.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::FutureRecord;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use serde::Serialize;
+use sqlx::PgPool;
+
+use crate::kafka;
+
+/// Which outbox events to replay; every given filter must match.
+#[derive(Clone, Debug, Default)]
+pub struct ReplaySelection {
+    pub aggregate: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// Marks the selected events unpublished, so the relay publishes them again, in their original
+/// order, with their original `ce_id`: consumers recognise them in their inbox and change nothing.
+/// Returns how many events will be re-published.
+pub async fn replay(pool: &PgPool, selection: &ReplaySelection) -> sqlx::Result<u64> {
+    let result = sqlx::query(
+        "update outbox set published_at = null
+         where published_at is not null
+           and ($1::text is null or key = $1)
+           and ($2::timestamptz is null or created_at >= $2)
+           and ($3::timestamptz is null or created_at < $3)",
+    )
+    .bind(&selection.aggregate)
+    .bind(selection.since)
+    .bind(selection.until)
+    .execute(pool)
+    .await?;
+    Ok(result.rows_affected())
+}
+
+/// One message in a DLQ, as `dlq list` prints it.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeadLetter {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<String>,
+    pub event_id: Option<String>,
+    pub event_type: Option<String>,
+    pub error: Option<String>,
+    pub original_topic: Option<String>,
+    pub original_partition: Option<String>,
+    pub original_offset: Option<String>,
+    pub attempts: Option<String>,
+}
+
+impl DeadLetter {
+    fn from_message(message: &OwnedMessage) -> Self {
+        let header = |name: &str| header_value(message, name);
+        Self {
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message
+                .key()
+                .map(|k| String::from_utf8_lossy(k).into_owned()),
+            event_id: header("ce_id"),
+            event_type: header("ce_type"),
+            error: header("dlq_error"),
+            original_topic: header("dlq_original_topic"),
+            original_partition: header("dlq_original_partition"),
+            original_offset: header("dlq_original_offset"),
+            attempts: header("dlq_attempts"),
+        }
+    }
+}
+
+fn header_value(message: &OwnedMessage, name: &str) -> Option<String> {
+    let headers = message.headers()?;
+    let header = headers.iter().find(|h| h.key == name)?;
+    header
+        .value
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+/// Every message in `topic` (a DLQ), read from the beginning without joining a group.
+pub async fn read_topic(brokers: &str, topic: &str) -> anyhow::Result<Vec<OwnedMessage>> {
+    let brokers = brokers.to_owned();
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || read_topic_blocking(&brokers, &topic)).await?
+}
+
+fn read_topic_blocking(brokers: &str, topic: &str) -> anyhow::Result<Vec<OwnedMessage>> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "sagaworks-admin")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let timeout = Duration::from_secs(10);
+    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+    let mut assignment = TopicPartitionList::new();
+    let mut remaining = 0;
+    let mut ends = std::collections::HashMap::new();
+    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+        let (low, high) = consumer.fetch_watermarks(topic, partition.id(), timeout)?;
+        if high > low {
+            assignment.add_partition_offset(topic, partition.id(), Offset::Offset(low))?;
+            ends.insert(partition.id(), high);
+            remaining += 1;
+        }
+    }
+    let mut messages = Vec::new();
+    if remaining == 0 {
+        return Ok(messages);
+    }
+    consumer.assign(&assignment)?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while remaining > 0 {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "timed out reading {topic}"
+        );
+        let Some(message) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let message = message?.detach();
+        if message.offset() + 1 == ends[&message.partition()] {
+            remaining -= 1;
+        }
+        messages.push(message);
+    }
+    messages.sort_by_key(|m| (m.partition(), m.offset()));
+    Ok(messages)
+}
+
+/// The DLQ of consumer group `group`.
+pub async fn dlq_list(brokers: &str, group: &str) -> anyhow::Result<Vec<DeadLetter>> {
+    let messages = read_topic(brokers, &crate::inbox::dlq_topic(group)).await?;
+    Ok(messages.iter().map(DeadLetter::from_message).collect())
+}
+
+/// Publishes the dead letter at `partition`/`offset` of `group`'s DLQ back to the topic it came
+/// from, with its original key, payload and headers. Returns that topic.
+pub async fn dlq_redrive(
+    brokers: &str,
+    group: &str,
+    partition: i32,
+    offset: i64,
+) -> anyhow::Result<String> {
+    let messages = read_topic(brokers, &crate::inbox::dlq_topic(group)).await?;
+    let message = messages
+        .iter()
+        .find(|m| m.partition() == partition && m.offset() == offset)
+        .ok_or_else(|| {
+            anyhow::anyhow!("no dead letter at partition {partition} offset {offset}")
+        })?;
+    let topic = header_value(message, "dlq_original_topic")
+        .ok_or_else(|| anyhow::anyhow!("the dead letter does not name its original topic"))?;
+    let mut headers = OwnedHeaders::new();
+    for header in message.headers().into_iter().flat_map(|h| h.iter()) {
+        if !header.key.starts_with("dlq_") {
+            headers = headers.insert(Header {
+                key: header.key,
+                value: header.value,
+            });
+        }
+    }
+    let mut record = FutureRecord::to(&topic).headers(headers);
+    if let Some(key) = message.key() {
+        record = record.key(key);
+    }
+    if let Some(payload) = message.payload() {
+        record = record.payload(payload);
+    }
+    kafka::producer(brokers)?
+        .send(record, Duration::from_secs(10))
+        .await
+        .map_err(|(error, _)| error)?;
+    Ok(topic)
+}

@@ -1,0 +1,73 @@
+//! The admin subcommands every service binary offers (`order replay ...`, `order dlq list`).
+
+use chrono::{DateTime, Utc};
+use clap::Subcommand;
+use sqlx::PgPool;
+
+use crate::admin::{self, ReplaySelection};
+
+#[derive(Clone, Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Re-publishes this service's outbox events (all given filters must match).
+    Replay {
+        /// Only the events of this aggregate (order id).
+        #[arg(long)]
+        aggregate: Option<String>,
+        /// Only events written at or after this time (RFC 3339).
+        #[arg(long)]
+        since: Option<DateTime<Utc>>,
+        /// Only events written before this time (RFC 3339).
+        #[arg(long)]
+        until: Option<DateTime<Utc>>,
+    },
+    /// Reads this service's dead letters.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+}
+
+#[derive(Clone, Debug, Subcommand)]
+pub enum DlqCommand {
+    /// Prints every dead letter as one JSON line.
+    List,
+    /// Publishes one dead letter back to its original topic.
+    Redrive {
+        #[arg(long)]
+        partition: i32,
+        #[arg(long)]
+        offset: i64,
+    },
+}
+
+/// Runs `command` for the service whose database is `pool` and whose consumer group is `group`.
+pub async fn run(
+    command: AdminCommand,
+    pool: &PgPool,
+    brokers: &str,
+    group: &str,
+) -> anyhow::Result<()> {
+    match command {
+        AdminCommand::Replay {
+            aggregate,
+            since,
+            until,
+        } => {
+            let selection = ReplaySelection {
+                aggregate,
+                since,
+                until,
+            };
+            let count = admin::replay(pool, &selection).await?;
+            println!("{count} event(s) marked for re-publishing; the running relay sends them");
+        }
+        AdminCommand::Dlq(DlqCommand::List) => {
+            for letter in admin::dlq_list(brokers, group).await? {
+                println!("{}", serde_json::to_string(&letter)?);
+            }
+        }
+        AdminCommand::Dlq(DlqCommand::Redrive { partition, offset }) => {
+            let topic = admin::dlq_redrive(brokers, group, partition, offset).await?;
+            println!("re-drove partition {partition} offset {offset} to {topic}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,490 @@
+//! The inbox consumer runtime: at-least-once delivery made exactly-once in effect.
+//!
+//! For each message, in ONE transaction: record its `ce_id` in the inbox (already there → a
+//! duplicate, skipped), run the service's handler (which writes state and outbox rows), commit.
+//! Only then is the offset stored; librdkafka commits stored offsets in the background, on
+//! rebalance and at shutdown. A crash anywhere re-delivers the message, and the inbox makes the
+//! second delivery a no-op.
+//!
+//! One task per assigned partition keeps one order's events in order while partitions run in
+//! parallel. Transient failures are retried in place with backoff; poison (undecodable, unknown
+//! type, invalid data) and exhausted retries go to `<group>.dlq` with the error in headers, and
+//! the partition moves on.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, ClientContext};
+use resilience::RetryPolicy;
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use platform::Shutdown;
+
+use crate::envelope::{DecodeError, Event};
+use crate::kafka;
+use crate::trace::TraceContext;
+
+/// What a service does with the events it consumes.
+pub trait Handler: Send + Sync + 'static {
+    /// Applies `event` inside the inbox transaction `tx`. Writes go through `tx` (state and
+    /// outbox rows alike) so they commit with the inbox record or not at all. Events a service
+    /// does not care about return `Ok(())`; types it has never heard of are
+    /// `HandlerError::unknown_type`.
+    fn handle(
+        &self,
+        tx: &mut PgConnection,
+        event: &Event,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// Worth retrying: the database or another dependency failed.
+    #[error("{0:#}")]
+    Transient(anyhow::Error),
+    /// Retrying cannot help: the event is invalid for this consumer. Goes to the DLQ.
+    #[error("{0:#}")]
+    Poison(anyhow::Error),
+}
+
+impl HandlerError {
+    pub fn poison(reason: impl std::fmt::Display) -> Self {
+        Self::Poison(anyhow::anyhow!("{reason}"))
+    }
+
+    pub fn unknown_type(event: &Event) -> Self {
+        Self::poison(format!("unknown event type `{}`", event.event_type))
+    }
+}
+
+impl From<sqlx::Error> for HandlerError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Transient(error.into())
+    }
+}
+
+impl From<serde_json::Error> for HandlerError {
+    /// Data that does not match the event's schema.
+    fn from(error: serde_json::Error) -> Self {
+        Self::Poison(anyhow::anyhow!("invalid event data: {error}"))
+    }
+}
+
+/// Rewrites an event of an old version into the next one (type and data).
+pub type Upcaster = fn(&mut Event) -> Result<(), String>;
+
+#[derive(Clone, Debug)]
+pub struct ConsumerConfig {
+    /// Metric label and log field.
+    pub service: String,
+    /// The consumer group; its dead letters go to `<group>.dlq`.
+    pub group: String,
+    pub topics: Vec<String>,
+    pub brokers: String,
+    /// Attempts and waits for transient failures before a message is dead-lettered.
+    pub retry: RetryPolicy,
+    /// Upcasters by the type they read, applied until none matches (v1 → v2 → v3).
+    pub upcasters: HashMap<String, Upcaster>,
+}
+
+impl ConsumerConfig {
+    pub fn new(service: &str, group: &str, topics: &[&str], brokers: &str) -> Self {
+        Self {
+            service: service.to_owned(),
+            group: group.to_owned(),
+            topics: topics.iter().map(|t| (*t).to_owned()).collect(),
+            brokers: brokers.to_owned(),
+            retry: RetryPolicy {
+                max_attempts: 5,
+                initial_interval: Duration::from_millis(100),
+                max_interval: Duration::from_secs(5),
+                multiplier: 2.0,
+                jitter: true,
+            },
+            upcasters: HashMap::new(),
+        }
+    }
+
+    pub fn upcast(mut self, from_type: &str, upcaster: Upcaster) -> Self {
+        self.upcasters.insert(from_type.to_owned(), upcaster);
+        self
+    }
+
+    pub fn dlq_topic(&self) -> String {
+        dlq_topic(&self.group)
+    }
+}
+
+pub fn dlq_topic(group: &str) -> String {
+    format!("{group}.dlq")
+}
+
+/// Counts rebalances. A message read before the latest revocation is dropped by its worker:
+/// the partition resumes from its committed offset wherever it is assigned now.
+struct RebalanceContext {
+    generation: Arc<AtomicU64>,
+}
+
+impl ClientContext for RebalanceContext {}
+
+impl ConsumerContext for RebalanceContext {
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(partitions) = rebalance {
+            // With auto-commit on, librdkafka commits the stored offsets before it revokes.
+            tracing::info!(partitions = partitions.count(), "partitions revoked");
+            self.generation.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+type Kafka = StreamConsumer<RebalanceContext>;
+
+/// Consumes `config.topics` with `handler` until `shutdown`, then drains and commits.
+pub async fn run<H: Handler>(
+    config: ConsumerConfig,
+    pool: PgPool,
+    handler: Arc<H>,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let generation = Arc::new(AtomicU64::new(0));
+    let consumer: Arc<Kafka> = Arc::new(
+        ClientConfig::new()
+            .set("bootstrap.servers", &config.brokers)
+            .set("group.id", &config.group)
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", "1000")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "10000")
+            .create_with_context(RebalanceContext {
+                generation: generation.clone(),
+            })?,
+    );
+    let topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topics)?;
+    let runtime = Arc::new(Runtime {
+        producer: kafka::producer(&config.brokers)?,
+        config,
+        pool,
+        handler,
+        consumer: consumer.clone(),
+        generation: generation.clone(),
+        shutdown: shutdown.clone(),
+    });
+
+    let mut partitions: HashMap<(String, i32), mpsc::Sender<(u64, OwnedMessage)>> = HashMap::new();
+    let mut workers = JoinSet::new();
+    loop {
+        let message = tokio::select! {
+            _ = shutdown.wait() => break,
+            message = consumer.recv() => message,
+        };
+        let message = match message {
+            Ok(message) => message.detach(),
+            Err(error) => {
+                // The client reconnects by itself (e.g. while the broker is away).
+                tracing::debug!(%error, "consumer error");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let partition = (message.topic().to_owned(), message.partition());
+        let sender = partitions.entry(partition).or_insert_with(|| {
+            let (sender, receiver) = mpsc::channel(1024);
+            workers.spawn(runtime.clone().partition_worker(receiver));
+            sender
+        });
+        let tagged = (generation.load(Ordering::SeqCst), message);
+        tokio::select! {
+            _ = shutdown.wait() => break,
+            _ = sender.send(tagged) => {}
+        }
+    }
+
+    drop(partitions);
+    while workers.join_next().await.is_some() {}
+    if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
+        tracing::debug!(%error, "no offsets committed at shutdown");
+    }
+    tracing::info!(group = %runtime.config.group, "consumer drained");
+    Ok(())
+}
+
+struct Runtime<H> {
+    config: ConsumerConfig,
+    pool: PgPool,
+    handler: Arc<H>,
+    consumer: Arc<Kafka>,
+    producer: FutureProducer,
+    generation: Arc<AtomicU64>,
+    shutdown: Shutdown,
+}
+
+/// How one message ended.
+enum Outcome {
+    Applied,
+    Duplicate,
+    /// Poison, or retries exhausted: to the DLQ.
+    DeadLetter {
+        error: String,
+        attempts: u32,
+    },
+    /// Shutdown came during retries: leave the offset, the next owner re-reads it.
+    Abandoned,
+}
+
+impl<H: Handler> Runtime<H> {
+    async fn partition_worker(self: Arc<Self>, mut messages: mpsc::Receiver<(u64, OwnedMessage)>) {
+        loop {
+            let (generation, message) = tokio::select! {
+                _ = self.shutdown.wait() => return,
+                next = messages.recv() => match next {
+                    Some(next) => next,
+                    None => return,
+                },
+            };
+            if generation != self.generation.load(Ordering::SeqCst) {
+                continue;
+            }
+            let span = tracing::info_span!(
+                "message",
+                topic = message.topic(),
+                partition = message.partition(),
+                offset = message.offset(),
+                event_type = tracing::field::Empty,
+                order_id = tracing::field::Empty,
+                trace_id = tracing::field::Empty,
+            );
+            if !self.process(&message).instrument(span).await {
+                return;
+            }
+        }
+    }
+
+    /// Handles one message to the end; returns false when shutdown interrupted it.
+    async fn process(&self, message: &OwnedMessage) -> bool {
+        let (outcome, event) = match Event::decode(message).and_then(|e| self.upcast(e)) {
+            Err(error) => (
+                Outcome::DeadLetter {
+                    error: error.to_string(),
+                    attempts: 1,
+                },
+                None,
+            ),
+            Ok(event) => {
+                let span = tracing::Span::current();
+                span.record("event_type", event.event_type.as_str());
+                span.record("order_id", event.subject.as_str());
+                let trace =
+                    TraceContext::parse(&event.traceparent).unwrap_or_else(TraceContext::new_root);
+                span.record("trace_id", format!("{:032x}", trace.trace_id));
+                let outcome = trace.child().scope(self.apply(message, &event)).await;
+                (outcome, Some(event))
+            }
+        };
+        let service = self.config.service.clone();
+        match outcome {
+            Outcome::Applied => {
+                let event_type = event.map(|e| e.event_type).unwrap_or_default();
+                metrics::counter!("inbox_processed_total", "service" => service, "type" => event_type)
+                    .increment(1);
+            }
+            Outcome::Duplicate => {
+                tracing::debug!("duplicate event skipped");
+                metrics::counter!("inbox_duplicates_total", "service" => service).increment(1);
+            }
+            Outcome::DeadLetter { error, attempts } => {
+                tracing::error!(%error, attempts, "message dead-lettered");
+                if !self.dead_letter(message, &error, attempts).await {
+                    return false;
+                }
+                if let Some(event) = &event {
+                    // Remembered so a redelivery is not dead-lettered twice.
+                    let _ = self.record(message, event, true).await;
+                }
+            }
+            Outcome::Abandoned => return false,
+        }
+        if let Err(error) =
+            self.consumer
+                .store_offset(message.topic(), message.partition(), message.offset())
+        {
+            // The partition was revoked meanwhile; its next owner re-reads from the committed
+            // offset and the inbox skips what this one applied.
+            tracing::debug!(%error, "offset not stored");
+        }
+        true
+    }
+
+    fn upcast(&self, mut event: Event) -> Result<Event, DecodeError> {
+        let mut steps = 0;
+        while let Some(upcaster) = self.config.upcasters.get(&event.event_type) {
+            steps += 1;
+            if steps > 16 {
+                return Err(DecodeError::InvalidHeader {
+                    header: "ce_type",
+                    reason: "upcasters loop".into(),
+                });
+            }
+            upcaster(&mut event).map_err(|reason| DecodeError::InvalidHeader {
+                header: "ce_type",
+                reason,
+            })?;
+        }
+        Ok(event)
+    }
+
+    /// Applies `event` once, retrying transient failures in place.
+    async fn apply(&self, message: &OwnedMessage, event: &Event) -> Outcome {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let error = match self.try_apply(message, event).await {
+                Ok(true) => return Outcome::Applied,
+                Ok(false) => return Outcome::Duplicate,
+                Err(HandlerError::Poison(error)) => {
+                    return Outcome::DeadLetter {
+                        error: format!("{error:#}"),
+                        attempts: attempt,
+                    };
+                }
+                Err(HandlerError::Transient(error)) => error,
+            };
+            if attempt >= self.config.retry.max_attempts {
+                return Outcome::DeadLetter {
+                    error: format!("retries exhausted: {error:#}"),
+                    attempts: attempt,
+                };
+            }
+            tracing::warn!(
+                error = format!("{error:#}"),
+                attempt,
+                "handler failed, retrying"
+            );
+            tokio::select! {
+                _ = self.shutdown.wait() => return Outcome::Abandoned,
+                _ = tokio::time::sleep(self.config.retry.delay(attempt)) => {}
+            }
+        }
+    }
+
+    /// One inbox transaction. `Ok(false)`: the event was applied before.
+    async fn try_apply(&self, message: &OwnedMessage, event: &Event) -> Result<bool, HandlerError> {
+        let mut tx = self.pool.begin().await?;
+        if !self.record_in(&mut tx, message, event, false).await? {
+            return Ok(false);
+        }
+        self.handler.handle(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn record(
+        &self,
+        message: &OwnedMessage,
+        event: &Event,
+        dead: bool,
+    ) -> sqlx::Result<bool> {
+        let mut conn = self.pool.acquire().await?;
+        self.record_in(&mut conn, message, event, dead).await
+    }
+
+    async fn record_in(
+        &self,
+        conn: &mut PgConnection,
+        message: &OwnedMessage,
+        event: &Event,
+        dead: bool,
+    ) -> sqlx::Result<bool> {
+        let inserted = sqlx::query(
+            "insert into inbox (event_id, event_type, topic, kafka_partition, kafka_offset, dead_lettered)
+             values ($1, $2, $3, $4, $5, $6) on conflict (event_id) do nothing",
+        )
+        .bind(event.id)
+        .bind(&event.event_type)
+        .bind(message.topic())
+        .bind(message.partition())
+        .bind(message.offset())
+        .bind(dead)
+        .execute(conn)
+        .await?;
+        Ok(inserted.rows_affected() == 1)
+    }
+
+    /// Publishes `message` to the DLQ with the error in headers, retrying until the broker takes
+    /// it; returns false if shutdown came first.
+    async fn dead_letter(&self, message: &OwnedMessage, error: &str, attempts: u32) -> bool {
+        let topic = self.config.dlq_topic();
+        let headers = dead_letter_headers(message, error, attempts, &self.config.group);
+        let mut failures = 0;
+        loop {
+            let mut record = FutureRecord::to(&topic).headers(headers.clone());
+            if let Some(key) = message.key() {
+                record = record.key(key);
+            }
+            if let Some(payload) = message.payload() {
+                record = record.payload(payload);
+            }
+            match self.producer.send(record, Duration::from_secs(5)).await {
+                Ok(_) => {
+                    metrics::counter!("dlq_messages_total", "service" => self.config.service.clone(), "topic" => message.topic().to_owned())
+                        .increment(1);
+                    return true;
+                }
+                Err((error, _)) => {
+                    failures += 1;
+                    tracing::warn!(%error, "cannot publish to the DLQ, retrying");
+                }
+            }
+            tokio::select! {
+                _ = self.shutdown.wait() => return false,
+                _ = tokio::time::sleep(self.config.retry.delay(failures)) => {}
+            }
+        }
+    }
+}
+
+/// The original headers plus where the message came from and why it is here.
+fn dead_letter_headers(
+    message: &OwnedMessage,
+    error: &str,
+    attempts: u32,
+    group: &str,
+) -> OwnedHeaders {
+    let mut headers = OwnedHeaders::new();
+    if let Some(original) = message.headers() {
+        for header in original.iter() {
+            headers = headers.insert(Header {
+                key: header.key,
+                value: header.value,
+            });
+        }
+    }
+    let partition = message.partition().to_string();
+    let offset = message.offset().to_string();
+    let attempts = attempts.to_string();
+    for (key, value) in [
+        ("dlq_error", error),
+        ("dlq_original_topic", message.topic()),
+        ("dlq_original_partition", partition.as_str()),
+        ("dlq_original_offset", offset.as_str()),
+        ("dlq_attempts", attempts.as_str()),
+        ("dlq_consumer_group", group),
+    ] {
+        headers = headers.insert(Header {
+            key,
+            value: Some(value),
+        });
+    }
+    headers
+}

@@ -1,0 +1,45 @@
+//! Kafka clients configured once for the whole system, and topic creation.
+
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::producer::FutureProducer;
+
+/// Partitions of every topic: the unit of consumer parallelism.
+pub const PARTITIONS: i32 = 6;
+
+/// An idempotent producer (`acks=all`, no reordering or duplicates from its own retries).
+/// Delivery gives up after `message.timeout.ms`, so the relay learns of an absent broker and
+/// backs off instead of piling up messages.
+pub fn producer(brokers: &str) -> rdkafka::error::KafkaResult<FutureProducer> {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", "10000")
+        .set("queue.buffering.max.messages", "200000")
+        .create()
+}
+
+/// Creates `topics` (with `PARTITIONS` partitions) unless they exist.
+pub async fn ensure_topics(brokers: &str, topics: &[&str]) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()?;
+    let new_topics: Vec<_> = topics
+        .iter()
+        .map(|topic| NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(1)))
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    for result in admin.create_topics(&new_topics, &options).await? {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => anyhow::bail!("cannot create topic {topic}: {code}"),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,69 @@
+//! The transactional outbox: an event is a row written by the business transaction itself, so it
+//! exists exactly when the state change it announces committed. The relay publishes it later.
+
+use serde::Serialize;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::trace::TraceContext;
+
+/// Where one service's events go: its topic and CloudEvents source.
+#[derive(Clone, Debug)]
+pub struct Outbox {
+    topic: String,
+    source: String,
+}
+
+impl Outbox {
+    /// `service`'s outbox, publishing to `topic` (e.g. `order`, `order.events`).
+    pub fn new(service: &str, topic: &str) -> Self {
+        Self {
+            topic: topic.to_owned(),
+            source: format!("/{service}"),
+        }
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Writes an event inside the caller's transaction (pass `&mut *tx`); returns its `ce_id`.
+    /// `subject` is the aggregate id and the Kafka key. The event joins the current trace.
+    #[tracing::instrument(name = "outbox.enqueue", skip(self, conn, data), fields(subject = %subject))]
+    pub async fn enqueue(
+        &self,
+        conn: &mut PgConnection,
+        event_type: &str,
+        subject: Uuid,
+        data: &impl Serialize,
+    ) -> sqlx::Result<Uuid> {
+        let event_id = Uuid::now_v7();
+        let payload = serde_json::to_value(data).map_err(|e| sqlx::Error::Encode(e.into()))?;
+        sqlx::query(
+            "insert into outbox (event_id, topic, key, event_type, source, payload, traceparent)
+             values ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(event_id)
+        .bind(&self.topic)
+        .bind(subject.to_string())
+        .bind(event_type)
+        .bind(&self.source)
+        .bind(payload)
+        .bind(TraceContext::current().child().to_string())
+        .execute(conn)
+        .await?;
+        Ok(event_id)
+    }
+}
+
+/// Applies the messaging tables (`migrations/messaging`) and then `service_migrations`, each
+/// with its own role, into its own schema. The two sets share sqlx's bookkeeping table, so each
+/// ignores the other's versions (messaging owns version 1; services use timestamps).
+pub async fn migrate(
+    pool: &sqlx::PgPool,
+    mut service_migrations: sqlx::migrate::Migrator,
+) -> Result<(), sqlx::migrate::MigrateError> {
+    let mut messaging = sqlx::migrate!("../../migrations/messaging");
+    messaging.set_ignore_missing(true).run(pool).await?;
+    service_migrations.set_ignore_missing(true).run(pool).await
+}

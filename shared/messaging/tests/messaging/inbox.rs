@@ -1,0 +1,201 @@
+use rdkafka::message::{Headers, Message};
+use uuid::Uuid;
+
+use crate::helpers::{Data, GROUP, Harness, TOPIC, events};
+use crate::relay::wait_for_metric;
+
+#[tokio::test]
+async fn the_same_event_delivered_twice_takes_effect_once() {
+    let harness = Harness::start().await;
+    harness.enqueue(&events(1, 1)).await;
+    harness.relay().run_until_empty().await.unwrap();
+    let message = harness.read_topic(TOPIC).await.remove(0);
+    // Re-produce the very same message, as a producer retry or a replay would.
+    harness
+        .produce_raw(
+            "again",
+            message.payload().unwrap(),
+            message.headers().cloned(),
+        )
+        .await;
+
+    let (_consumer, _) = harness.spawn_consumer();
+
+    wait_for_metric(&harness, "inbox_duplicates_total", 1.0).await;
+    assert_eq!(harness.count("select count(*) from applied").await, 1);
+}
+
+#[tokio::test]
+async fn redelivery_after_a_consumer_died_before_its_offset_commit_is_a_no_op() {
+    let harness = Harness::start().await;
+    harness.enqueue(&events(10, 3)).await;
+    harness.relay().run_until_empty().await.unwrap();
+    let (stop, consumer) = harness.spawn_consumer();
+    harness
+        .wait_for_count("select count(*) from applied", 30)
+        .await;
+    stop.trigger();
+    consumer.await.unwrap().unwrap();
+
+    harness.rewind_group();
+    let (_consumer, _) = harness.spawn_consumer();
+
+    wait_for_metric(&harness, "inbox_duplicates_total", 30.0).await;
+    assert_eq!(harness.count("select count(*) from applied").await, 30);
+}
+
+#[tokio::test]
+async fn poison_goes_to_the_dlq_with_its_reason_and_the_partition_keeps_flowing() {
+    let harness = Harness::start().await;
+    let key = Uuid::now_v7();
+    // Same key, so the same partition: the good event after the poison must still be applied.
+    harness
+        .produce_raw(&key.to_string(), b"\x00not an event", None)
+        .await;
+    let mut tx = harness.pool.begin().await.unwrap();
+    harness
+        .outbox
+        .enqueue(&mut tx, "test.unheard_of.v1", key, &Data::default())
+        .await
+        .unwrap();
+    let poison = Data {
+        poison: true,
+        ..Data::default()
+    };
+    harness
+        .outbox
+        .enqueue(&mut tx, "test.happened.v2", key, &poison)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    harness.enqueue(&[(key, Data::default())]).await;
+    harness.relay().run_until_empty().await.unwrap();
+
+    let (_consumer, _) = harness.spawn_consumer();
+    harness
+        .wait_for_count("select count(*) from applied", 1)
+        .await;
+    wait_for_metric(&harness, "dlq_messages_total", 3.0).await;
+
+    let letters = messaging::admin::dlq_list(harness.env.kafka_brokers(), GROUP)
+        .await
+        .unwrap();
+    assert_eq!(letters.len(), 3, "{letters:?}");
+    let errors: Vec<&str> = letters.iter().filter_map(|l| l.error.as_deref()).collect();
+    assert!(errors[0].contains("ce_specversion"), "{errors:?}");
+    assert!(
+        errors[1].contains("unknown event type `test.unheard_of.v1`"),
+        "{errors:?}"
+    );
+    assert!(errors[2].contains("asks to be poison"), "{errors:?}");
+    for letter in &letters {
+        assert_eq!(letter.original_topic.as_deref(), Some(TOPIC));
+        assert!(letter.original_offset.is_some() && letter.attempts.is_some());
+    }
+    assert_eq!(
+        harness
+            .count("select count(*) from inbox where dead_lettered")
+            .await,
+        2,
+        "the two decodable dead letters are remembered"
+    );
+
+    // Re-drive sends one back to where it came from.
+    let before = harness.read_topic(TOPIC).await.len();
+    let target = messaging::admin::dlq_redrive(
+        harness.env.kafka_brokers(),
+        GROUP,
+        letters[1].partition,
+        letters[1].offset,
+    )
+    .await
+    .unwrap();
+    assert_eq!(target, TOPIC);
+    let after = harness.read_topic(TOPIC).await;
+    assert_eq!(after.len(), before + 1);
+    let redriven = after.iter().max_by_key(|m| m.offset()).unwrap();
+    assert!(
+        redriven
+            .headers()
+            .unwrap()
+            .iter()
+            .all(|h| !h.key.starts_with("dlq_"))
+    );
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_in_place_and_exhausted_retries_dead_letter() {
+    let harness = Harness::start().await;
+    let key = Uuid::now_v7();
+    let recovers = Data {
+        seq: 0,
+        transient_failures: 2,
+        ..Data::default()
+    };
+    let never_recovers = Data {
+        seq: 1,
+        transient_failures: u32::MAX,
+        ..Data::default()
+    };
+    harness
+        .enqueue(&[
+            (key, recovers),
+            (key, never_recovers),
+            (
+                key,
+                Data {
+                    seq: 2,
+                    ..Data::default()
+                },
+            ),
+        ])
+        .await;
+    harness.relay().run_until_empty().await.unwrap();
+
+    let (_consumer, _) = harness.spawn_consumer();
+
+    harness
+        .wait_for_count("select count(*) from applied", 2)
+        .await;
+    let seqs: Vec<i32> = sqlx::query_scalar("select seq from applied order by id")
+        .fetch_all(&harness.pool)
+        .await
+        .unwrap();
+    assert_eq!(seqs, [0, 2]);
+    let letters = messaging::admin::dlq_list(harness.env.kafka_brokers(), GROUP)
+        .await
+        .unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].attempts.as_deref(), Some("3"));
+    assert!(
+        letters[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("retries exhausted")
+    );
+}
+
+#[tokio::test]
+async fn an_old_event_version_is_upcast_before_the_handler_sees_it() {
+    let harness = Harness::start().await;
+    let mut tx = harness.pool.begin().await.unwrap();
+    harness
+        .outbox
+        .enqueue(
+            &mut tx,
+            "test.happened.v1",
+            Uuid::now_v7(),
+            &serde_json::json!({"n": 7}),
+        )
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    harness.relay().run_until_empty().await.unwrap();
+
+    let (_consumer, _) = harness.spawn_consumer();
+
+    harness
+        .wait_for_count("select count(*) from applied where seq = 7", 1)
+        .await;
+}

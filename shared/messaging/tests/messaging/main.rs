@@ -1,0 +1,6 @@
+//! Messaging against a real Postgres and a real Kafka-protocol broker, both through proxies.
+
+mod helpers;
+mod inbox;
+mod relay;
+mod replay;

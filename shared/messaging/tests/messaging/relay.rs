@@ -1,0 +1,179 @@
+use std::time::Duration;
+
+use rdkafka::Message;
+use uuid::Uuid;
+
+use crate::helpers::{Data, Harness, TOPIC, events};
+
+const UNPUBLISHED: &str = "select count(*) from outbox where published_at is null";
+const PUBLISHED: &str = "select count(*) from outbox where published_at is not null";
+
+#[tokio::test]
+async fn an_event_of_a_rolled_back_transaction_is_never_published() {
+    let harness = Harness::start().await;
+    let mut tx = harness.pool.begin().await.unwrap();
+    harness
+        .outbox
+        .enqueue(
+            &mut tx,
+            "test.happened.v2",
+            Uuid::now_v7(),
+            &Data::default(),
+        )
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    harness.enqueue(&events(1, 1)).await;
+
+    let published = harness.relay().run_until_empty().await.unwrap();
+
+    assert_eq!(published, 1);
+    assert_eq!(harness.read_topic(TOPIC).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_thousand_events_over_a_hundred_keys_are_consumed_in_insert_order_per_key() {
+    let harness = Harness::start().await;
+    // Ten transactions, each with one event per key: insert order is seq order within a key.
+    let all = events(100, 10);
+    for chunk in all.chunks(100) {
+        harness.enqueue(chunk).await;
+    }
+    harness.spawn_relay();
+    let (_consumer, _) = harness.spawn_consumer();
+
+    harness
+        .wait_for_count("select count(*) from applied", 1000)
+        .await;
+
+    let out_of_order: i64 = harness
+        .count(
+            "select count(*) from (
+                 select seq, lag(seq) over (partition by subject order by id) as previous
+                 from applied) as pairs
+             where previous is not null and seq <> previous + 1",
+        )
+        .await;
+    assert_eq!(
+        out_of_order, 0,
+        "some key's events were applied out of order"
+    );
+    assert_eq!(harness.count(UNPUBLISHED).await, 0);
+}
+
+#[tokio::test]
+async fn a_broker_cut_holds_rows_unpublished_until_acknowledged_and_loses_nothing() {
+    let harness = Harness::start().await;
+    harness.spawn_relay();
+    harness.enqueue(&events(10, 10)).await;
+    harness.wait_for_count(UNPUBLISHED, 0).await;
+
+    harness
+        .env
+        .toxiproxy()
+        .set_enabled("kafka", false)
+        .await
+        .unwrap();
+    harness.enqueue(&events(10, 10)).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Nothing can have been acknowledged, so nothing may be marked.
+    assert_eq!(harness.count(PUBLISHED).await, 100);
+    assert!(
+        harness.metric("outbox_relay_errors_total") >= 1.0,
+        "the relay should have seen the broker fail"
+    );
+
+    harness
+        .env
+        .toxiproxy()
+        .set_enabled("kafka", true)
+        .await
+        .unwrap();
+    harness.wait_for_count(UNPUBLISHED, 0).await;
+
+    let messages = harness.read_topic(TOPIC).await;
+    let mut ids: Vec<String> = messages
+        .iter()
+        .map(|m| {
+            let headers = m.headers().unwrap();
+            let id = rdkafka::message::Headers::iter(headers)
+                .find(|h| h.key == "ce_id")
+                .unwrap();
+            String::from_utf8(id.value.unwrap().to_vec()).unwrap()
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 200, "every event arrived");
+}
+
+#[tokio::test]
+async fn duplicates_from_a_relay_crash_between_ack_and_marking_are_applied_once() {
+    let harness = Harness::start().await;
+    harness.enqueue(&events(5, 10)).await;
+    harness.relay().run_until_empty().await.unwrap();
+    // The crash: the broker has the batch, but the rows were never marked.
+    sqlx::query("update outbox set published_at = null")
+        .execute(&harness.pool)
+        .await
+        .unwrap();
+    harness.relay().run_until_empty().await.unwrap();
+    assert_eq!(harness.read_topic(TOPIC).await.len(), 100);
+
+    let (_consumer, _) = harness.spawn_consumer();
+
+    harness
+        .wait_for_count("select count(*) from inbox", 50)
+        .await;
+    wait_for_metric(&harness, "inbox_duplicates_total", 50.0).await;
+    assert_eq!(harness.count("select count(*) from applied").await, 50);
+    assert_eq!(
+        harness
+            .count("select count(*) from (select event_id from applied group by event_id having count(*) > 1) d")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn of_two_relays_one_publishes_and_the_standby_takes_over_when_the_leader_dies() {
+    let harness = Harness::start().await;
+    harness.spawn_relay();
+    harness.spawn_relay();
+    harness.enqueue(&events(10, 5)).await;
+    harness.wait_for_count(UNPUBLISHED, 0).await;
+    let leaders = "select count(*) from pg_locks where locktype = 'advisory' and granted";
+    assert_eq!(harness.count(leaders).await, 1);
+
+    // Kill the leader's session, as a crashed process or a cut connection would.
+    let admin = sqlx::PgPool::connect(&harness.env.admin_url())
+        .await
+        .unwrap();
+    let killed: bool = sqlx::query_scalar(
+        "select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory' and granted",
+    )
+    .fetch_one(&admin)
+    .await
+    .unwrap();
+    assert!(killed);
+    let started = tokio::time::Instant::now();
+    harness.enqueue(&events(10, 5)).await;
+    harness.wait_for_count(UNPUBLISHED, 0).await;
+
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(harness.count(leaders).await, 1);
+    // Exactly once each: the two relays never published the same rows.
+    assert_eq!(harness.read_topic(TOPIC).await.len(), 100);
+}
+
+pub async fn wait_for_metric(harness: &Harness, name: &str, expected: f64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while harness.metric(name) < expected {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name} is {}, expected {expected}",
+            harness.metric(name)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
