@@ -1,6 +1,7 @@
 //! Everything the order service reads from its environment, in one typed struct.
 
 use clap::Parser;
+use messaging::cli::AdminCommand;
 
 /// Configuration from environment variables (or the matching flags; `--help` lists both).
 #[derive(Clone, Debug, Parser)]
@@ -9,4 +10,16 @@ pub struct Config {
     /// Address the HTTP API binds to; port 0 picks a free port (tests).
     #[arg(long, env = "HTTP_ADDR", default_value = "0.0.0.0:8081")]
     pub http_addr: String,
+    /// The service's database (role and schema `order`), through the `postgres` proxy.
+    #[arg(long, env = "ORDER_DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+    /// Kafka bootstrap servers (the `kafka` proxy).
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub kafka_brokers: String,
+    /// Seconds an order may stay PENDING before it is cancelled with reason `timeout`.
+    #[arg(long, env = "ORDER_SAGA_DEADLINE_SECS", default_value_t = 60)]
+    pub saga_deadline_secs: u64,
+    /// An admin task instead of serving (replay, DLQ).
+    #[command(subcommand)]
+    pub admin: Option<AdminCommand>,
 }

@@ -1,6 +1,7 @@
 //! Everything the payment service reads from its environment, in one typed struct.
 
 use clap::Parser;
+use messaging::cli::AdminCommand;
 
 /// Configuration from environment variables (or the matching flags; `--help` lists both).
 #[derive(Clone, Debug, Parser)]
@@ -9,4 +10,25 @@ pub struct Config {
     /// Address the HTTP API binds to; port 0 picks a free port (tests).
     #[arg(long, env = "HTTP_ADDR", default_value = "0.0.0.0:8083")]
     pub http_addr: String,
+    /// The service's database (role and schema `payment`), through the `postgres` proxy.
+    #[arg(long, env = "PAYMENT_DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+    /// Kafka bootstrap servers (the `kafka` proxy).
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub kafka_brokers: String,
+    /// The payment gateway, through the `payment_gateway` proxy.
+    #[arg(
+        long,
+        env = "PAYMENT_GATEWAY_URL",
+        default_value = "http://127.0.0.1:18090"
+    )]
+    pub gateway_url: String,
+    /// Seconds a payment keeps trying an unavailable gateway before it fails with
+    /// `payment_unavailable`. Longer than the breaker's 30 s open state, shorter than the
+    /// order's saga deadline.
+    #[arg(long, env = "PAYMENT_DEADLINE_SECS", default_value_t = 45)]
+    pub deadline_secs: u64,
+    /// An admin task instead of serving (replay, DLQ).
+    #[command(subcommand)]
+    pub admin: Option<AdminCommand>,
 }

@@ -1,26 +1,67 @@
 //! Builds the payment service from its config and runs it until shutdown.
 
+use std::time::Duration;
+
 use anyhow::Context;
+use messaging::Messaging;
+use messaging::cli::AdminCommand;
 use platform::Shutdown;
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
 
-use crate::{Config, routes};
+use crate::gateway::{GatewayClient, GatewayConfig};
+use crate::handlers::Handlers;
+use crate::routes::AppState;
+use crate::worker::Worker;
+use crate::{Config, SERVICE, routes};
 
-/// A built service: its listener is bound, so `port()` is known before it runs.
+/// A built service: migrated, its listener bound (so `port()` is known), nothing running yet.
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    messaging: Messaging,
+    worker: Worker,
+    deadline: Duration,
 }
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let pool = platform::db::connect(&config.database_url, 20, Duration::from_secs(60))
+            .await
+            .context("cannot connect to the payment database")?;
+        let messaging = Messaging::prepare(
+            SERVICE,
+            pool.clone(),
+            sqlx::migrate!("../../migrations/payment"),
+            &config.kafka_brokers,
+            &[
+                events::INVENTORY_EVENTS,
+                events::PAYMENT_EVENTS,
+                events::SHIPPING_EVENTS,
+            ],
+            &events::TOPICS,
+        )
+        .await
+        .context("cannot prepare messaging")?;
+        let gateway = GatewayClient::new(GatewayConfig::new(&config.gateway_url))
+            .context("cannot build the gateway client")?;
+        let worker = Worker {
+            pool: pool.clone(),
+            outbox: messaging::Outbox::new(SERVICE, events::PAYMENT_EVENTS),
+            gateway,
+        };
+        let state = AppState { pool };
         let listener = TcpListener::bind(&config.http_addr)
             .await
             .with_context(|| format!("cannot bind the HTTP API to {}", config.http_addr))?;
+        let router = routes::router(state, messaging.readiness());
         Ok(Self {
             listener,
-            router: routes::router(),
+            router,
+            messaging,
+            worker,
+            deadline: Duration::from_secs(config.deadline_secs),
         })
     }
 
@@ -31,10 +72,24 @@ impl Application {
             .unwrap_or(0)
     }
 
-    /// Serves until `shutdown` triggers, then drains requests in flight.
+    /// Serves the API and runs the relay, the consumer and the payment worker until
+    /// `shutdown`; then drains all of them.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        platform::http::serve(self.listener, self.router, shutdown)
-            .await
-            .context("HTTP server failed")
+        let mut workers = JoinSet::new();
+        let handlers = Handlers {
+            deadline: self.deadline,
+        };
+        self.messaging.spawn(handlers, &mut workers, &shutdown);
+        workers.spawn(self.worker.run(4, shutdown.clone()));
+        let served = platform::http::serve(self.listener, self.router, shutdown.clone()).await;
+        shutdown.trigger();
+        while workers.join_next().await.is_some() {}
+        served.context("HTTP server failed")
     }
+}
+
+/// `payment replay ...`, `payment dlq ...`.
+pub async fn run_admin(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
+    let pool = platform::db::connect(&config.database_url, 2, Duration::ZERO).await?;
+    messaging::cli::run(command, &pool, &config.kafka_brokers, SERVICE).await
 }

@@ -1,26 +1,54 @@
 //! Builds the shipping service from its config and runs it until shutdown.
 
+use std::time::Duration;
+
 use anyhow::Context;
+use messaging::Messaging;
+use messaging::cli::AdminCommand;
 use platform::Shutdown;
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
 
-use crate::{Config, routes};
+use crate::handlers::Handlers;
+use crate::routes::AppState;
+use crate::{Config, SERVICE, routes};
 
-/// A built service: its listener is bound, so `port()` is known before it runs.
+/// A built service: migrated, its listener bound (so `port()` is known), nothing running yet.
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    messaging: Messaging,
 }
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let pool = platform::db::connect(&config.database_url, 20, Duration::from_secs(60))
+            .await
+            .context("cannot connect to the shipping database")?;
+        let messaging = Messaging::prepare(
+            SERVICE,
+            pool.clone(),
+            sqlx::migrate!("../../migrations/shipping"),
+            &config.kafka_brokers,
+            &[
+                events::ORDER_EVENTS,
+                events::PAYMENT_EVENTS,
+                events::SHIPPING_EVENTS,
+            ],
+            &events::TOPICS,
+        )
+        .await
+        .context("cannot prepare messaging")?;
+        let state = AppState { pool };
         let listener = TcpListener::bind(&config.http_addr)
             .await
             .with_context(|| format!("cannot bind the HTTP API to {}", config.http_addr))?;
+        let router = routes::router(state, messaging.readiness());
         Ok(Self {
             listener,
-            router: routes::router(),
+            router,
+            messaging,
         })
     }
 
@@ -31,10 +59,21 @@ impl Application {
             .unwrap_or(0)
     }
 
-    /// Serves until `shutdown` triggers, then drains requests in flight.
+    /// Serves the API and runs the relay and the consumer until
+    /// `shutdown`; then drains all of them.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        platform::http::serve(self.listener, self.router, shutdown)
-            .await
-            .context("HTTP server failed")
+        let mut workers = JoinSet::new();
+        let handlers = Handlers::new(messaging::Outbox::new(SERVICE, events::SHIPPING_EVENTS));
+        self.messaging.spawn(handlers, &mut workers, &shutdown);
+        let served = platform::http::serve(self.listener, self.router, shutdown.clone()).await;
+        shutdown.trigger();
+        while workers.join_next().await.is_some() {}
+        served.context("HTTP server failed")
     }
+}
+
+/// `shipping replay ...`, `shipping dlq ...`.
+pub async fn run_admin(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
+    let pool = platform::db::connect(&config.database_url, 2, Duration::ZERO).await?;
+    messaging::cli::run(command, &pool, &config.kafka_brokers, SERVICE).await
 }

@@ -139,6 +139,9 @@ impl ClientContext for RebalanceContext {}
 
 impl ConsumerContext for RebalanceContext {
     fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(partitions) = rebalance {
+            tracing::info!(partitions = partitions.count(), "partitions assigned");
+        }
         if let Rebalance::Revoke(partitions) = rebalance {
             // With auto-commit on, librdkafka commits the stored offsets before it revokes.
             tracing::info!(partitions = partitions.count(), "partitions revoked");
@@ -149,6 +152,30 @@ impl ConsumerContext for RebalanceContext {
 
 type Kafka = StreamConsumer<RebalanceContext>;
 
+/// A processed message whose offset may be stored: `(topic, partition, offset)`.
+type Done = (String, i32, i64);
+
+/// The consumer, owned by `run` alone. If `run` is dropped without draining (a test that
+/// panicked, a runtime shutting down), closing would block on the broker: it is closed on a
+/// thread of its own instead of the runtime's.
+struct Owned(Option<Kafka>);
+
+impl std::ops::Deref for Owned {
+    type Target = Kafka;
+
+    fn deref(&self) -> &Kafka {
+        self.0.as_ref().expect("present until dropped")
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        if let Some(consumer) = self.0.take() {
+            std::thread::spawn(move || drop(consumer));
+        }
+    }
+}
+
 /// Consumes `config.topics` with `handler` until `shutdown`, then drains and commits.
 pub async fn run<H: Handler>(
     config: ConsumerConfig,
@@ -157,7 +184,7 @@ pub async fn run<H: Handler>(
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let generation = Arc::new(AtomicU64::new(0));
-    let consumer: Arc<Kafka> = Arc::new(
+    let consumer = Owned(Some(
         ClientConfig::new()
             .set("bootstrap.servers", &config.brokers)
             .set("group.id", &config.group)
@@ -166,18 +193,20 @@ pub async fn run<H: Handler>(
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
+            .set("reconnect.backoff.max.ms", "1000")
             .create_with_context(RebalanceContext {
                 generation: generation.clone(),
             })?,
-    );
+    ));
     let topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics)?;
+    let (done_sender, mut done) = mpsc::unbounded_channel::<Done>();
     let runtime = Arc::new(Runtime {
         producer: kafka::producer(&config.brokers)?,
         config,
         pool,
         handler,
-        consumer: consumer.clone(),
+        done: done_sender,
         generation: generation.clone(),
         shutdown: shutdown.clone(),
     });
@@ -187,6 +216,10 @@ pub async fn run<H: Handler>(
     loop {
         let message = tokio::select! {
             _ = shutdown.wait() => break,
+            Some((topic, partition, offset)) = done.recv() => {
+                store_offset(&consumer, &topic, partition, offset);
+                continue;
+            }
             message = consumer.recv() => message,
         };
         let message = match message {
@@ -213,18 +246,40 @@ pub async fn run<H: Handler>(
 
     drop(partitions);
     while workers.join_next().await.is_some() {}
-    if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
-        tracing::debug!(%error, "no offsets committed at shutdown");
+    let group = runtime.config.group.clone();
+    drop(runtime);
+    while let Some((topic, partition, offset)) = done.recv().await {
+        store_offset(&consumer, &topic, partition, offset);
     }
-    tracing::info!(group = %runtime.config.group, "consumer drained");
+    // Commit what was stored and leave the group; both wait for the broker, so not on a
+    // runtime thread.
+    let mut consumer = consumer;
+    let consumer = consumer.0.take().expect("present until dropped");
+    tokio::task::spawn_blocking(move || {
+        if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
+            tracing::debug!(%error, "no offsets committed at shutdown");
+        }
+        drop(consumer);
+    })
+    .await?;
+    tracing::info!(%group, "consumer drained");
     Ok(())
+}
+
+fn store_offset(consumer: &Kafka, topic: &str, partition: i32, offset: i64) {
+    if let Err(error) = consumer.store_offset(topic, partition, offset) {
+        // The partition was revoked meanwhile; its next owner re-reads from the committed
+        // offset and the inbox skips what this one applied.
+        tracing::debug!(%error, "offset not stored");
+    }
 }
 
 struct Runtime<H> {
     config: ConsumerConfig,
     pool: PgPool,
     handler: Arc<H>,
-    consumer: Arc<Kafka>,
+    /// Where workers report processed messages; `run` stores their offsets.
+    done: mpsc::UnboundedSender<Done>,
     producer: FutureProducer,
     generation: Arc<AtomicU64>,
     shutdown: Shutdown,
@@ -315,14 +370,9 @@ impl<H: Handler> Runtime<H> {
             }
             Outcome::Abandoned => return false,
         }
-        if let Err(error) =
-            self.consumer
-                .store_offset(message.topic(), message.partition(), message.offset())
-        {
-            // The partition was revoked meanwhile; its next owner re-reads from the committed
-            // offset and the inbox skips what this one applied.
-            tracing::debug!(%error, "offset not stored");
-        }
+        let done = (message.topic().to_owned(), message.partition(), message.offset());
+        // Only fails once `run` stopped listening, when nothing is stored any more.
+        let _ = self.done.send(done);
         true
     }
 

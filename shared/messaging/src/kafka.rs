@@ -22,6 +22,8 @@ pub fn producer(brokers: &str) -> rdkafka::error::KafkaResult<FutureProducer> {
         .set("linger.ms", "5")
         .set("message.timeout.ms", "10000")
         .set("queue.buffering.max.messages", "200000")
+        // Reconnect within a second of the broker coming back (librdkafka's default is 10 s).
+        .set("reconnect.backoff.max.ms", "1000")
         .create()
 }
 

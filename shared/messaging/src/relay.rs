@@ -68,7 +68,7 @@ pub struct Relay {
     service: String,
     pool: PgPool,
     brokers: String,
-    producer: FutureProducer,
+    pub(crate) producer: FutureProducer,
     config: RelayConfig,
 }
 

@@ -77,8 +77,9 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
-/// An error and its sources, joined by `: `.
-struct Chain<'a>(&'a (dyn std::error::Error + 'static));
+/// An error and its sources, joined by `: ` (`Chain(&error).to_string()`).
+#[derive(Debug)]
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
 
 impl std::fmt::Display for Chain<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -125,30 +126,37 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(deserializer).map_err(|error| {
-        let inner = error.inner();
-        if inner.is_syntax() || inner.is_eof() {
-            return ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed_json",
-                format!("the body is not valid JSON: {inner}"),
-            );
-        }
-        let message = inner.to_string();
-        // serde reports a missing field at its parent's path, naming it in the message.
-        let mut field = error.path().to_string();
-        if let Some(missing) = message
-            .strip_prefix("missing field `")
-            .and_then(|rest| rest.split('`').next())
-        {
-            field = if field == "." {
-                missing.to_owned()
-            } else {
-                format!("{field}.{missing}")
-            };
-        }
-        ApiError::invalid(&field, message)
-    })
+    serde_path_to_error::deserialize(deserializer).map_err(path_error)
+}
+
+/// Deserializes `value` into `T`, naming the offending field on failure (422).
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(path_error)
+}
+
+fn path_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let inner = error.inner();
+    if inner.is_syntax() || inner.is_eof() {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the body is not valid JSON: {inner}"),
+        );
+    }
+    let message = inner.to_string();
+    // serde reports a missing field at its parent's path, naming it in the message.
+    let mut field = error.path().to_string();
+    if let Some(missing) = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+    {
+        field = if field == "." {
+            missing.to_owned()
+        } else {
+            format!("{field}.{missing}")
+        };
+    }
+    ApiError::invalid(&field, message)
 }
 
 #[cfg(test)]

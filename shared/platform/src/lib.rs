@@ -2,6 +2,7 @@
 //! shutdown signal, one way to serve HTTP. A service only adds its own routes and handlers.
 
 pub mod api;
+pub mod db;
 pub mod http;
 pub mod metrics;
 pub mod shutdown;

@@ -1,5 +1,21 @@
 //! The inventory service's HTTP API, one module per resource.
 
-pub fn router() -> axum::Router {
-    platform::http::health_router("inventory")
+mod products;
+
+use axum::Router;
+use sqlx::PgPool;
+
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub pool: PgPool,
+}
+
+pub fn router<F, Fut>(state: AppState, readiness: F) -> Router
+where
+    F: Fn() -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send,
+{
+    platform::http::health_router(crate::SERVICE)
+        .merge(platform::http::readiness_router(readiness))
+        .merge(products::router().with_state(state))
 }

@@ -1,5 +1,26 @@
 //! The order service's HTTP API, one module per resource.
 
-pub fn router() -> axum::Router {
-    platform::http::health_router("order")
+mod orders;
+
+use std::time::Duration;
+
+use axum::Router;
+use messaging::Outbox;
+use sqlx::PgPool;
+
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub outbox: Outbox,
+    pub saga_deadline: Duration,
+}
+
+pub fn router<F, Fut>(state: AppState, readiness: F) -> Router
+where
+    F: Fn() -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send,
+{
+    platform::http::health_router(crate::SERVICE)
+        .merge(platform::http::readiness_router(readiness))
+        .merge(orders::router().with_state(state))
 }

@@ -6,7 +6,6 @@ use std::time::Duration;
 use messaging::inbox::{self, ConsumerConfig, Handler, HandlerError};
 use messaging::{Event, Outbox, Relay, RelayConfig};
 use platform::Shutdown;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde::{Deserialize, Serialize};
@@ -78,6 +77,10 @@ pub struct Harness {
 impl Harness {
     pub async fn start() -> Self {
         platform::metrics::handle();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let env = TestEnv::start().await;
         let pool = PgPoolOptions::new()
             .max_connections(10)
@@ -134,9 +137,9 @@ impl Harness {
         tokio::spawn(self.relay().run(self.shutdown.clone()))
     }
 
-    pub fn consumer_config(&self) -> ConsumerConfig {
+    pub fn consumer_config(&self, group: &str) -> ConsumerConfig {
         let mut config =
-            ConsumerConfig::new(&self.service, GROUP, &[TOPIC], self.env.kafka_brokers())
+            ConsumerConfig::new(&self.service, group, &[TOPIC], self.env.kafka_brokers())
                 // v1 had the sequence under another name.
                 .upcast("test.happened.v1", |event| {
                     let seq = event.data["n"].take();
@@ -149,11 +152,18 @@ impl Harness {
         config
     }
 
-    /// Starts a consumer with `TestHandler`; stop it with the returned `Shutdown`.
+    /// Starts a consumer in `GROUP` with `TestHandler`; stop it with the returned `Shutdown`.
     pub fn spawn_consumer(&self) -> (Shutdown, tokio::task::JoinHandle<anyhow::Result<()>>) {
+        self.spawn_consumer_in(GROUP)
+    }
+
+    pub fn spawn_consumer_in(
+        &self,
+        group: &str,
+    ) -> (Shutdown, tokio::task::JoinHandle<anyhow::Result<()>>) {
         let shutdown = Shutdown::new();
         let handle = tokio::spawn(inbox::run(
-            self.consumer_config(),
+            self.consumer_config(group),
             self.pool.clone(),
             Arc::new(TestHandler::default()),
             shutdown.clone(),
@@ -165,9 +175,9 @@ impl Harness {
         sqlx::query_scalar(sql).fetch_one(&self.pool).await.unwrap()
     }
 
-    /// Waits until `sql` returns `expected` (30 s at most).
+    /// Waits until `sql` returns `expected` (60 s at most: tests share two cores).
     pub async fn wait_for_count(&self, sql: &str, expected: i64) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
             let count = self.count(sql).await;
             if count == expected {
@@ -216,25 +226,6 @@ impl Harness {
         messaging::admin::read_topic(self.env.kafka_brokers(), topic)
             .await
             .unwrap()
-    }
-
-    /// Sets the group's committed offsets back to the start, as if its consumer had died after
-    /// its inbox transactions committed but before any offset was committed.
-    pub fn rewind_group(&self) {
-        let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-            .set("bootstrap.servers", self.env.kafka_brokers())
-            .set("group.id", GROUP)
-            .create()
-            .unwrap();
-        let mut offsets = rdkafka::TopicPartitionList::new();
-        for partition in 0..messaging::kafka::PARTITIONS {
-            offsets
-                .add_partition_offset(TOPIC, partition, rdkafka::Offset::Offset(0))
-                .unwrap();
-        }
-        consumer
-            .commit(&offsets, rdkafka::consumer::CommitMode::Sync)
-            .unwrap();
     }
 }
 

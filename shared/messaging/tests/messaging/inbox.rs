@@ -26,7 +26,7 @@ async fn the_same_event_delivered_twice_takes_effect_once() {
 }
 
 #[tokio::test]
-async fn redelivery_after_a_consumer_died_before_its_offset_commit_is_a_no_op() {
+async fn redelivery_of_applied_events_is_a_no_op() {
     let harness = Harness::start().await;
     harness.enqueue(&events(10, 3)).await;
     harness.relay().run_until_empty().await.unwrap();
@@ -37,8 +37,9 @@ async fn redelivery_after_a_consumer_died_before_its_offset_commit_is_a_no_op() 
     stop.trigger();
     consumer.await.unwrap().unwrap();
 
-    harness.rewind_group();
-    let (_consumer, _) = harness.spawn_consumer();
+    // A consumer that died after its inbox transactions but before committing offsets leaves
+    // its successor to re-read everything; a fresh group with the same inbox does just that.
+    let (_consumer, _) = harness.spawn_consumer_in("test-consumer-successor");
 
     wait_for_metric(&harness, "inbox_duplicates_total", 30.0).await;
     assert_eq!(harness.count("select count(*) from applied").await, 30);
@@ -77,9 +78,13 @@ async fn poison_goes_to_the_dlq_with_its_reason_and_the_partition_keeps_flowing(
         .await;
     wait_for_metric(&harness, "dlq_messages_total", 3.0).await;
 
-    let letters = messaging::admin::dlq_list(harness.env.kafka_brokers(), GROUP)
+    let mut letters = messaging::admin::dlq_list(harness.env.kafka_brokers(), GROUP)
         .await
         .unwrap();
+    // A rebalance can re-deliver a poison message before its offset was committed; the
+    // undecodable one has no id to remember it by, so it may be dead-lettered twice.
+    letters.sort_by_key(|l| l.original_offset.as_ref().and_then(|o| o.parse::<i64>().ok()));
+    letters.dedup_by_key(|l| l.original_offset.clone());
     assert_eq!(letters.len(), 3, "{letters:?}");
     let errors: Vec<&str> = letters.iter().filter_map(|l| l.error.as_deref()).collect();
     assert!(errors[0].contains("ce_specversion"), "{errors:?}");
@@ -193,9 +198,11 @@ async fn an_old_event_version_is_upcast_before_the_handler_sees_it() {
     tx.commit().await.unwrap();
     harness.relay().run_until_empty().await.unwrap();
 
-    let (_consumer, _) = harness.spawn_consumer();
+    let (stop, consumer) = harness.spawn_consumer();
 
     harness
         .wait_for_count("select count(*) from applied where seq = 7", 1)
         .await;
+    stop.trigger();
+    consumer.await.unwrap().unwrap();
 }

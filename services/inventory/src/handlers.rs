@@ -1,0 +1,102 @@
+//! What the inventory service does with each event it consumes.
+//!
+//! - `OrderPlaced`: reserve all lines or none → `InventoryReserved` or `InventoryRejected`.
+//! - `PaymentFailed`, `ShipmentFailed`, `OrderCancelled`: release a held reservation →
+//!   `InventoryReleased`. An `OrderCancelled` for an order never seen leaves a tombstone, so a
+//!   late `OrderPlaced` reserves nothing.
+//! - `OrderConfirmed`: the held stock is sold (committed).
+
+use events::{Failure, InventoryReserved, OrderPlaced, OrderRef, reasons, types};
+use messaging::{Event, Handler, HandlerError, Outbox};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::stock;
+
+#[derive(Clone, Debug)]
+pub struct Handlers {
+    outbox: Outbox,
+}
+
+impl Handlers {
+    pub fn new(outbox: Outbox) -> Self {
+        Self { outbox }
+    }
+
+    async fn reserve(&self, tx: &mut PgConnection, order: OrderPlaced) -> Result<(), HandlerError> {
+        let order_id = order.order_id;
+        if stock::lock_reservation(tx, order_id).await?.is_some() {
+            return Ok(());
+        }
+        match stock::reserve(tx, &order.lines).await? {
+            None => {
+                stock::insert_reservation(tx, order_id, "HELD", &order.lines).await?;
+                let reserved = InventoryReserved {
+                    order_id,
+                    amount_cents: order.total_cents,
+                    card_token: order.card_token,
+                    shipping_address: order.shipping_address,
+                };
+                self.outbox
+                    .enqueue(tx, types::INVENTORY_RESERVED, order_id, &reserved)
+                    .await?;
+            }
+            Some(short_sku) => {
+                tracing::info!(%order_id, sku = short_sku, "stock short, order rejected");
+                stock::insert_reservation(tx, order_id, "REJECTED", &order.lines).await?;
+                let rejected = Failure {
+                    order_id,
+                    reason: reasons::OUT_OF_STOCK.to_owned(),
+                };
+                self.outbox
+                    .enqueue(tx, types::INVENTORY_REJECTED, order_id, &rejected)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn release(&self, tx: &mut PgConnection, order_id: Uuid) -> Result<(), HandlerError> {
+        match stock::lock_reservation(tx, order_id).await? {
+            Some((status, lines)) if status == "HELD" => {
+                stock::settle(tx, &lines, false).await?;
+                stock::set_reservation_status(tx, order_id, "RELEASED").await?;
+                self.outbox
+                    .enqueue(
+                        tx,
+                        types::INVENTORY_RELEASED,
+                        order_id,
+                        &OrderRef { order_id },
+                    )
+                    .await?;
+            }
+            Some(_) => {}
+            None => stock::insert_reservation(tx, order_id, "CANCELLED", &[]).await?,
+        }
+        Ok(())
+    }
+
+    async fn commit(&self, tx: &mut PgConnection, order_id: Uuid) -> Result<(), HandlerError> {
+        if let Some((status, lines)) = stock::lock_reservation(tx, order_id).await?
+            && status == "HELD"
+        {
+            stock::settle(tx, &lines, true).await?;
+            stock::set_reservation_status(tx, order_id, "COMMITTED").await?;
+        }
+        Ok(())
+    }
+}
+
+impl Handler for Handlers {
+    async fn handle(&self, tx: &mut PgConnection, event: &Event) -> Result<(), HandlerError> {
+        match event.event_type.as_str() {
+            types::ORDER_PLACED => self.reserve(tx, event.data_as()?).await,
+            types::PAYMENT_FAILED | types::SHIPMENT_FAILED | types::ORDER_CANCELLED => {
+                self.release(tx, event.data_as::<Failure>()?.order_id).await
+            }
+            types::ORDER_CONFIRMED => self.commit(tx, event.data_as::<OrderRef>()?.order_id).await,
+            other if types::ALL.contains(&other) => Ok(()),
+            _ => Err(HandlerError::unknown_type(event)),
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! What the order service does with each event it consumes: it follows the saga and moves the
+//! order through `PENDING → CONFIRMED | CANCELLING → CANCELLED`.
+//!
+//! A failure after stock was reserved (payment failed, shipment failed) makes the order
+//! CANCELLING and remembers which compensations it waits for; each `InventoryReleased` or
+//! `PaymentRefunded` ticks one off, and the last one makes it CANCELLED. Events arriving for an
+//! order that already reached its end only join its timeline.
+
+use events::{Failure, OrderRef, reasons, types};
+use messaging::{Event, Handler, HandlerError, Outbox};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::orders::{self, Status};
+
+#[derive(Clone, Debug)]
+pub struct Handlers {
+    outbox: Outbox,
+}
+
+impl Handlers {
+    pub fn new(outbox: Outbox) -> Self {
+        Self { outbox }
+    }
+}
+
+impl Handler for Handlers {
+    async fn handle(&self, tx: &mut PgConnection, event: &Event) -> Result<(), HandlerError> {
+        let (order_id, reason) = match event.event_type.as_str() {
+            types::INVENTORY_REJECTED | types::PAYMENT_FAILED | types::SHIPMENT_FAILED => {
+                let failure: Failure = event.data_as()?;
+                (failure.order_id, Some(failure.reason))
+            }
+            types::INVENTORY_RESERVED
+            | types::INVENTORY_RELEASED
+            | types::PAYMENT_COMPLETED
+            | types::PAYMENT_REFUNDED
+            | types::SHIPMENT_SCHEDULED => (event.data_as::<OrderRef>()?.order_id, None),
+            other if types::ALL.contains(&other) => return Ok(()),
+            _ => return Err(HandlerError::unknown_type(event)),
+        };
+        let Some(saga) = orders::lock_saga(tx, order_id).await? else {
+            return Err(HandlerError::poison(format!("no order {order_id}")));
+        };
+        let name = types::display_name(&event.event_type);
+        orders::add_timeline(tx, order_id, name, reason.as_deref()).await?;
+        if saga.status() == Some(Status::Cancelling) {
+            let release = saga.awaiting_release && event.event_type != types::INVENTORY_RELEASED;
+            let refund = saga.awaiting_refund && event.event_type != types::PAYMENT_REFUNDED;
+            if release || refund {
+                orders::set_status(tx, order_id, Status::Cancelling, None, release, refund).await?;
+            } else {
+                let reason = saga.cancel_reason.unwrap_or_default();
+                finish(tx, &self.outbox, order_id, Status::Cancelled, Some(&reason)).await?;
+            }
+            return Ok(());
+        }
+        if saga.status() != Some(Status::Pending) {
+            return Ok(());
+        }
+        match event.event_type.as_str() {
+            types::SHIPMENT_SCHEDULED => {
+                finish(tx, &self.outbox, order_id, Status::Confirmed, None).await?;
+            }
+            // Nothing was reserved, so nothing needs undoing.
+            types::INVENTORY_REJECTED => {
+                finish(
+                    tx,
+                    &self.outbox,
+                    order_id,
+                    Status::Cancelled,
+                    reasons::OUT_OF_STOCK.into(),
+                )
+                .await?;
+            }
+            // Inventory releases the reservation on PaymentFailed.
+            types::PAYMENT_FAILED => {
+                orders::set_status(
+                    tx,
+                    order_id,
+                    Status::Cancelling,
+                    reason.as_deref(),
+                    true,
+                    false,
+                )
+                .await?;
+            }
+            // Inventory releases and payment refunds on ShipmentFailed.
+            types::SHIPMENT_FAILED => {
+                orders::set_status(
+                    tx,
+                    order_id,
+                    Status::Cancelling,
+                    reason.as_deref(),
+                    true,
+                    true,
+                )
+                .await?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Ends the saga: the terminal status, its timeline entry, and `OrderConfirmed` or
+/// `OrderCancelled` for the participants to settle or compensate.
+pub async fn finish(
+    tx: &mut PgConnection,
+    outbox: &Outbox,
+    order_id: Uuid,
+    status: Status,
+    reason: Option<&str>,
+) -> sqlx::Result<()> {
+    orders::set_status(tx, order_id, status, reason, false, false).await?;
+    let (event_type, name) = match status {
+        Status::Confirmed => (types::ORDER_CONFIRMED, "OrderConfirmed"),
+        _ => (types::ORDER_CANCELLED, "OrderCancelled"),
+    };
+    orders::add_timeline(tx, order_id, name, reason).await?;
+    match reason {
+        Some(reason) if status == Status::Cancelled => {
+            let data = Failure {
+                order_id,
+                reason: reason.to_owned(),
+            };
+            outbox.enqueue(tx, event_type, order_id, &data).await?;
+        }
+        _ => {
+            outbox
+                .enqueue(tx, event_type, order_id, &OrderRef { order_id })
+                .await?;
+        }
+    }
+    metrics::counter!(
+        "saga_finished_total",
+        "status" => status.as_str(),
+        "reason" => reason.unwrap_or("").to_owned()
+    )
+    .increment(1);
+    tracing::info!(%order_id, status = status.as_str(), reason, "saga finished");
+    Ok(())
+}

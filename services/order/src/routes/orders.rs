@@ -1,0 +1,177 @@
+//! `POST /orders`, `GET /orders/{id}`, `GET /orders?status=&limit=`.
+
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use events::{OrderPlaced, types};
+use platform::api::{ApiError, JsonBody, from_value};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::AppState;
+use crate::domain::{OrderRequest, PlaceOrder};
+use crate::orders::{self, Status};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/orders", post(place).get(list))
+        .route("/orders/{id}", get(show))
+        // An order is small; a large body is a mistake or an attack.
+        .layer(DefaultBodyLimit::max(64 * 1024))
+}
+
+/// Places an order: validates it, then writes it PENDING, its timeline's first entry and
+/// `OrderPlaced` in one transaction. With an `Idempotency-Key`, a repeat of the same request
+/// gets the same answer and places nothing; the key with another request is 422.
+#[tracing::instrument(skip_all, fields(order_id))]
+async fn place(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    // serde_json's map is ordered, so this text is the same for the same request.
+    let fingerprint = body.to_string();
+    let order = PlaceOrder::parse(from_value::<OrderRequest>(body)?)?;
+    if let Some(key) = &key
+        && let Some(response) = replay(&state, key, &fingerprint).await?
+    {
+        return Ok(response);
+    }
+
+    let order_id = Uuid::now_v7();
+    tracing::Span::current().record("order_id", order_id.to_string());
+    let mut tx = state.pool.begin().await?;
+    let inserted = sqlx::query(
+        "insert into orders (id, customer_id, status, total_cents, lines, shipping_address,
+                             idempotency_key, request_fingerprint, deadline_at)
+         values ($1, $2, 'PENDING', $3, $4, $5, $6, $7, now() + make_interval(secs => $8))
+         on conflict (idempotency_key) do nothing",
+    )
+    .bind(order_id)
+    .bind(order.customer_id)
+    .bind(order.total_cents)
+    .bind(json!(order.lines))
+    .bind(json!(order.shipping_address))
+    .bind(&key)
+    .bind(&fingerprint)
+    .bind(state.saga_deadline.as_secs_f64())
+    .execute(&mut *tx)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        // A concurrent request with the same key won the race.
+        drop(tx);
+        let key = key.unwrap_or_default();
+        return replay(&state, &key, &fingerprint)
+            .await?
+            .ok_or_else(|| ApiError::internal(&sqlx::Error::RowNotFound));
+    }
+    orders::add_timeline(&mut tx, order_id, "OrderPlaced", None).await?;
+    let event = OrderPlaced {
+        order_id,
+        customer_id: order.customer_id,
+        lines: order.lines,
+        total_cents: order.total_cents,
+        card_token: order.card_token,
+        shipping_address: order.shipping_address,
+    };
+    state
+        .outbox
+        .enqueue(&mut tx, types::ORDER_PLACED, order_id, &event)
+        .await?;
+    tx.commit().await?;
+    tracing::info!(total_cents = event.total_cents, "order placed");
+    accepted(&state, order_id).await
+}
+
+/// The answer to a repeated Idempotency-Key: the order it placed, or 422 for another request.
+async fn replay(
+    state: &AppState,
+    key: &str,
+    fingerprint: &str,
+) -> Result<Option<Response>, ApiError> {
+    let existing: Option<(Uuid, Option<String>)> =
+        sqlx::query_as("select id, request_fingerprint from orders where idempotency_key = $1")
+            .bind(key)
+            .fetch_optional(&state.pool)
+            .await?;
+    match existing {
+        None => Ok(None),
+        Some((id, Some(stored))) if stored == fingerprint => accepted(state, id).await.map(Some),
+        Some(_) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "this Idempotency-Key was used with a different request",
+        )
+        .with_field("Idempotency-Key")),
+    }
+}
+
+async fn accepted(state: &AppState, id: Uuid) -> Result<Response, ApiError> {
+    let mut conn = state.pool.acquire().await?;
+    let order = orders::find(&mut conn, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such order"))?;
+    let location = format!("/orders/{id}");
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(order),
+    )
+        .into_response())
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    match value.to_str().map(str::trim) {
+        Ok(key) if !key.is_empty() && key.len() <= 255 => Ok(Some(key.to_owned())),
+        _ => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_idempotency_key",
+            "Idempotency-Key must be 1 to 255 visible characters",
+        )
+        .with_field("Idempotency-Key")),
+    }
+}
+
+async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found("no such order"))?;
+    let mut conn = state.pool.acquire().await?;
+    let order = orders::find(&mut conn, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such order"))?;
+    Ok(Json(order).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+    limit: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    let status = match query.status.as_deref() {
+        None | Some("") => None,
+        Some(raw) => Some(Status::parse(raw).ok_or_else(|| {
+            ApiError::invalid("status", "one of PENDING, CONFIRMED, CANCELLING, CANCELLED")
+        })?),
+    };
+    let limit = match query.limit.as_deref() {
+        None | Some("") => 50,
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|limit| (1..=1000).contains(limit))
+            .ok_or_else(|| ApiError::invalid("limit", "a number from 1 to 1000"))?,
+    };
+    let mut conn = state.pool.acquire().await?;
+    Ok(Json(orders::list(&mut conn, status, limit).await?).into_response())
+}

@@ -1,0 +1,90 @@
+//! What the payment service does with each event it consumes.
+//!
+//! - `InventoryReserved`: a PENDING payment, charged by the worker.
+//! - `ShipmentFailed`, `OrderCancelled`: a captured payment owes a refund (paid by the worker →
+//!   `PaymentRefunded`); a payment not yet charged is CANCELLED and never charged; an order never
+//!   seen leaves a CANCELLED tombstone, so a late `InventoryReserved` charges nothing.
+
+use std::time::Duration;
+
+use events::{Failure, InventoryReserved, types};
+use messaging::{Event, Handler, HandlerError};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::payments;
+
+#[derive(Clone, Debug)]
+pub struct Handlers {
+    /// How long a payment may wait for an available gateway.
+    pub deadline: Duration,
+}
+
+impl Handlers {
+    async fn create(&self, tx: &mut PgConnection, reserved: InventoryReserved) -> sqlx::Result<()> {
+        sqlx::query(
+            "insert into payments (order_id, id, status, amount_cents, card_token, shipping_address, deadline_at)
+             values ($1, $2, 'PENDING', $3, $4, $5, now() + make_interval(secs => $6))
+             on conflict (order_id) do nothing",
+        )
+        .bind(reserved.order_id)
+        .bind(Uuid::now_v7())
+        .bind(reserved.amount_cents)
+        .bind(&reserved.card_token)
+        .bind(serde_json::to_value(&reserved.shipping_address).map_err(|e| sqlx::Error::Encode(e.into()))?)
+        .bind(self.deadline.as_secs_f64())
+        .execute(tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn compensate(&self, tx: &mut PgConnection, order_id: Uuid) -> sqlx::Result<()> {
+        let Some(payment) = payments::lock(tx, order_id).await? else {
+            sqlx::query("insert into payments (order_id, id, status) values ($1, $2, 'CANCELLED')")
+                .bind(order_id)
+                .bind(Uuid::now_v7())
+                .execute(tx)
+                .await?;
+            return Ok(());
+        };
+        match payment.status.as_str() {
+            "CAPTURED" if payment.refund_id.is_none() => {
+                sqlx::query(
+                    "update payments set refund_id = $2, next_attempt_at = now(), updated_at = now()
+                     where order_id = $1",
+                )
+                .bind(order_id)
+                .bind(Uuid::now_v7())
+                .execute(tx)
+                .await?;
+            }
+            "PENDING" => {
+                // Calls already made may have captured with the answer lost: reconcile them.
+                sqlx::query(
+                    "update payments set status = 'CANCELLED', reconcile = attempts > 0,
+                            refund_id = case when attempts > 0 then gen_random_uuid() end,
+                            next_attempt_at = now(), updated_at = now()
+                     where order_id = $1",
+                )
+                .bind(order_id)
+                .execute(tx)
+                .await?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl Handler for Handlers {
+    async fn handle(&self, tx: &mut PgConnection, event: &Event) -> Result<(), HandlerError> {
+        match event.event_type.as_str() {
+            types::INVENTORY_RESERVED => Ok(self.create(tx, event.data_as()?).await?),
+            types::SHIPMENT_FAILED | types::ORDER_CANCELLED => Ok(self
+                .compensate(tx, event.data_as::<Failure>()?.order_id)
+                .await?),
+            other if types::ALL.contains(&other) => Ok(()),
+            _ => Err(HandlerError::unknown_type(event)),
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! The saga's contract (SPEC section 3), shared by every service: topics, versioned event types
+//! and their data, cancel reasons, and the product catalogue.
+//!
+//! Events carry the state the next step needs (the card token, the amount, the address), so no
+//! service has to have seen an earlier event on another topic: topics are consumed in parallel
+//! and give no order between them.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub mod catalogue;
+
+pub const ORDER_EVENTS: &str = "order.events";
+pub const INVENTORY_EVENTS: &str = "inventory.events";
+pub const PAYMENT_EVENTS: &str = "payment.events";
+pub const SHIPPING_EVENTS: &str = "shipping.events";
+pub const TOPICS: [&str; 4] = [
+    ORDER_EVENTS,
+    INVENTORY_EVENTS,
+    PAYMENT_EVENTS,
+    SHIPPING_EVENTS,
+];
+
+/// `ce_type` of every event, `<aggregate>.<what happened>.v<N>`.
+pub mod types {
+    pub const ORDER_PLACED: &str = "order.placed.v1";
+    pub const ORDER_CONFIRMED: &str = "order.confirmed.v1";
+    pub const ORDER_CANCELLED: &str = "order.cancelled.v1";
+    pub const INVENTORY_RESERVED: &str = "inventory.reserved.v1";
+    pub const INVENTORY_REJECTED: &str = "inventory.rejected.v1";
+    pub const INVENTORY_RELEASED: &str = "inventory.released.v1";
+    pub const PAYMENT_COMPLETED: &str = "payment.completed.v1";
+    pub const PAYMENT_FAILED: &str = "payment.failed.v1";
+    pub const PAYMENT_REFUNDED: &str = "payment.refunded.v1";
+    pub const SHIPMENT_SCHEDULED: &str = "shipping.scheduled.v1";
+    pub const SHIPMENT_FAILED: &str = "shipping.failed.v1";
+
+    /// Every type in the system: a consumer skips those it has no use for and dead-letters
+    /// anything else as unknown.
+    pub const ALL: [&str; 11] = [
+        ORDER_PLACED,
+        ORDER_CONFIRMED,
+        ORDER_CANCELLED,
+        INVENTORY_RESERVED,
+        INVENTORY_REJECTED,
+        INVENTORY_RELEASED,
+        PAYMENT_COMPLETED,
+        PAYMENT_FAILED,
+        PAYMENT_REFUNDED,
+        SHIPMENT_SCHEDULED,
+        SHIPMENT_FAILED,
+    ];
+
+    /// The name the timeline shows, e.g. `OrderPlaced`.
+    pub fn display_name(event_type: &str) -> &'static str {
+        match event_type {
+            ORDER_PLACED => "OrderPlaced",
+            ORDER_CONFIRMED => "OrderConfirmed",
+            ORDER_CANCELLED => "OrderCancelled",
+            INVENTORY_RESERVED => "InventoryReserved",
+            INVENTORY_REJECTED => "InventoryRejected",
+            INVENTORY_RELEASED => "InventoryReleased",
+            PAYMENT_COMPLETED => "PaymentCompleted",
+            PAYMENT_FAILED => "PaymentFailed",
+            PAYMENT_REFUNDED => "PaymentRefunded",
+            SHIPMENT_SCHEDULED => "ShipmentScheduled",
+            SHIPMENT_FAILED => "ShipmentFailed",
+            _ => "Unknown",
+        }
+    }
+}
+
+/// Why an order was cancelled (`cancel_reason`).
+pub mod reasons {
+    pub const OUT_OF_STOCK: &str = "out_of_stock";
+    pub const PAYMENT_DECLINED: &str = "payment_declined";
+    pub const PAYMENT_UNAVAILABLE: &str = "payment_unavailable";
+    pub const SHIPPING_UNAVAILABLE: &str = "shipping_unavailable";
+    pub const TIMEOUT: &str = "timeout";
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+pub struct Line {
+    pub sku: String,
+    pub quantity: i32,
+    pub unit_price_cents: i64,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+pub struct Address {
+    pub name: String,
+    pub line1: String,
+    pub city: String,
+    pub postal_code: String,
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+pub struct OrderPlaced {
+    pub order_id: Uuid,
+    pub customer_id: Uuid,
+    pub lines: Vec<Line>,
+    pub total_cents: i64,
+    pub card_token: String,
+    pub shipping_address: Address,
+}
+
+/// OrderConfirmed, InventoryReleased, PaymentRefunded: the order id says it all.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+pub struct OrderRef {
+    pub order_id: Uuid,
+}
+
+/// OrderCancelled, InventoryRejected, PaymentFailed, ShipmentFailed.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+pub struct Failure {
+    pub order_id: Uuid,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+pub struct InventoryReserved {
+    pub order_id: Uuid,
+    pub amount_cents: i64,
+    pub card_token: String,
+    pub shipping_address: Address,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+pub struct PaymentCompleted {
+    pub order_id: Uuid,
+    pub charge_id: Uuid,
+    pub amount_cents: i64,
+    pub shipping_address: Address,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+pub struct ShipmentScheduled {
+    pub order_id: Uuid,
+    pub tracking_number: String,
+}
