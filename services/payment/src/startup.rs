@@ -36,8 +36,8 @@ impl Application {
             sqlx::migrate!("../../migrations/payment"),
             &config.kafka_brokers,
             &[
+                events::ORDER_EVENTS,
                 events::INVENTORY_EVENTS,
-                events::PAYMENT_EVENTS,
                 events::SHIPPING_EVENTS,
             ],
             &events::TOPICS,

@@ -81,7 +81,9 @@ impl Handler for Handlers {
     async fn handle(&self, tx: &mut PgConnection, event: &Event) -> Result<(), HandlerError> {
         match event.event_type.as_str() {
             types::PAYMENT_COMPLETED => Ok(self.schedule(tx, event.data_as()?).await?),
-            types::ORDER_CANCELLED => Ok(self.cancel(tx, event.data_as::<Failure>()?.order_id).await?),
+            types::ORDER_CANCELLED => Ok(self
+                .cancel(tx, event.data_as::<Failure>()?.order_id)
+                .await?),
             other if types::ALL.contains(&other) => Ok(()),
             _ => Err(HandlerError::unknown_type(event)),
         }

@@ -1,6 +1,6 @@
 use clap::Parser;
-use shipping::{Application, Config};
 use platform::Shutdown;
+use shipping::{Application, Config};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

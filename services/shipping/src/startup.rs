@@ -31,11 +31,7 @@ impl Application {
             pool.clone(),
             sqlx::migrate!("../../migrations/shipping"),
             &config.kafka_brokers,
-            &[
-                events::ORDER_EVENTS,
-                events::PAYMENT_EVENTS,
-                events::SHIPPING_EVENTS,
-            ],
+            &[events::ORDER_EVENTS, events::PAYMENT_EVENTS],
             &events::TOPICS,
         )
         .await

@@ -370,7 +370,11 @@ impl<H: Handler> Runtime<H> {
             }
             Outcome::Abandoned => return false,
         }
-        let done = (message.topic().to_owned(), message.partition(), message.offset());
+        let done = (
+            message.topic().to_owned(),
+            message.partition(),
+            message.offset(),
+        );
         // Only fails once `run` stopped listening, when nothing is stored any more.
         let _ = self.done.send(done);
         true

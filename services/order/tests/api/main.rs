@@ -1,4 +1,8 @@
-//! Black-box tests of the order service through its public HTTP API.
+//! Black-box tests of the order service through its public HTTP API, and of the whole saga with
+//! every service running against a real Postgres and broker, all traffic through the proxies.
 
 mod health;
 mod helpers;
+mod orders;
+mod saga;
+mod system;

@@ -24,7 +24,8 @@ async fn show(
     State(state): State<AppState>,
     Path(order_id): Path<String>,
 ) -> Result<Json<Shipment>, ApiError> {
-    let order_id = Uuid::parse_str(&order_id).map_err(|_| ApiError::not_found("no such shipment"))?;
+    let order_id =
+        Uuid::parse_str(&order_id).map_err(|_| ApiError::not_found("no such shipment"))?;
     sqlx::query_as("select order_id, status, tracking_number from shipments where order_id = $1")
         .bind(order_id)
         .fetch_optional(&state.pool)

@@ -1,18 +1,30 @@
 use clap::Parser;
 use platform::Shutdown;
 use shipping::{Application, Config};
+use testkit::TestEnv;
 
-/// A running shipping service on a free port, stopped when dropped.
+/// A running shipping service on a free port with its own database and broker, stopped when
+/// dropped.
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
+    pub env: TestEnv,
     shutdown: Shutdown,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 impl TestApp {
     pub async fn spawn() -> Self {
-        let config = Config::parse_from(["shipping", "--http-addr", "127.0.0.1:0"]);
+        let env = TestEnv::start().await;
+        let config = Config::parse_from([
+            "shipping",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--database-url",
+            &env.database_url("shipping"),
+            "--kafka-brokers",
+            env.kafka_brokers(),
+        ]);
         let application = Application::build(config)
             .await
             .expect("the service builds");
@@ -22,22 +34,29 @@ impl TestApp {
         Self {
             address,
             client: reqwest::Client::new(),
+            env,
             shutdown,
             server: Some(server),
         }
     }
 
-    pub async fn get_healthz(&self) -> reqwest::Response {
+    pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
-            .get(format!("{}/healthz", self.address))
+            .get(format!("{}{path}", self.address))
             .send()
             .await
             .expect("request sent")
     }
 
-    /// Triggers shutdown and waits for the server to drain and return.
+    /// Triggers shutdown and waits for the service to drain and return.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.shutdown.trigger();
         self.server.take().expect("running").await?
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
     }
 }

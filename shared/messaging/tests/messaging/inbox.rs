@@ -83,7 +83,11 @@ async fn poison_goes_to_the_dlq_with_its_reason_and_the_partition_keeps_flowing(
         .unwrap();
     // A rebalance can re-deliver a poison message before its offset was committed; the
     // undecodable one has no id to remember it by, so it may be dead-lettered twice.
-    letters.sort_by_key(|l| l.original_offset.as_ref().and_then(|o| o.parse::<i64>().ok()));
+    letters.sort_by_key(|l| {
+        l.original_offset
+            .as_ref()
+            .and_then(|o| o.parse::<i64>().ok())
+    });
     letters.dedup_by_key(|l| l.original_offset.clone());
     assert_eq!(letters.len(), 3, "{letters:?}");
     let errors: Vec<&str> = letters.iter().filter_map(|l| l.error.as_deref()).collect();

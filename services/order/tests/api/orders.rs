@@ -1,0 +1,155 @@
+//! `POST /orders` input handling and idempotency, against the order service alone.
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::TestApp;
+use crate::system::order;
+
+impl TestApp {
+    async fn post_order(&self, body: &Value, key: Option<&str>) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(format!("{}/orders", self.address))
+            .json(body);
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    async fn written(&self) -> (i64, i64) {
+        let pool = sqlx::PgPool::connect(&self.env.admin_url()).await.unwrap();
+        sqlx::query_as(
+            "select (select count(*) from \"order\".orders), (select count(*) from \"order\".outbox)",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn an_order_is_accepted_with_its_location_and_catalogue_prices() {
+    let app = TestApp::spawn().await;
+
+    let response = app
+        .post_order(&order("SKU-BOLT", 3, "tok_visa", "DE"), None)
+        .await;
+
+    assert_eq!(response.status(), 202);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        location,
+        format!("/orders/{}", body["id"].as_str().unwrap())
+    );
+    assert_eq!(body["status"], "PENDING");
+    assert_eq!(body["total_cents"], 3 * 1450);
+    let fetched: Value = app.get(&location).await.json().await.unwrap();
+    assert_eq!(fetched["timeline"][0]["event"], "OrderPlaced");
+    let listed: Vec<Value> = app
+        .get("/orders?status=PENDING&limit=10")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(app.written().await, (1, 1));
+}
+
+#[tokio::test]
+async fn bad_input_is_a_4xx_naming_the_problem_and_writes_nothing() {
+    let app = TestApp::spawn().await;
+    let mut missing = order("SKU-BOLT", 1, "tok_visa", "DE");
+    missing.as_object_mut().unwrap().remove("card_token");
+    let cases = [
+        (missing, 422, Some("card_token")),
+        (
+            order("SKU-BOLT", 0, "tok_visa", "DE"),
+            422,
+            Some("lines[0].quantity"),
+        ),
+        (
+            order("SKU-BOLT", -2, "tok_visa", "DE"),
+            422,
+            Some("lines[0].quantity"),
+        ),
+        (
+            order("SKU-UNKNOWN", 1, "tok_visa", "DE"),
+            422,
+            Some("lines[0].sku"),
+        ),
+        (
+            order("SKU-BOLT", 1, "tok_visa", "DEU"),
+            422,
+            Some("shipping_address.country"),
+        ),
+        (json!({"customer_id": "x"}), 422, Some("customer_id")),
+    ];
+    for (body, status, field) in cases {
+        let response = app.post_order(&body, None).await;
+        assert_eq!(response.status(), status, "{body}");
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["field"].as_str(), field, "{body}");
+        assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+
+    let url = format!("{}/orders", app.address);
+    let huge = app
+        .client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(format!("{{\"pad\": \"{}\"}}", "x".repeat(1 << 20)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), 413);
+    let text = app.client.post(&url).body("lines=1").send().await.unwrap();
+    assert_eq!(text.status(), 415);
+    let malformed = app
+        .client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body("{\"lines\": [")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+    let error: Value = malformed.json().await.unwrap();
+    assert_eq!(error["error"], "malformed_json");
+
+    assert_eq!(app.written().await, (0, 0));
+    assert_eq!(
+        app.get(&format!("/orders/{}", Uuid::now_v7()))
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(app.get("/orders?status=LOST").await.status(), 422);
+}
+
+#[tokio::test]
+async fn an_idempotency_key_replays_the_same_order_and_rejects_another_body() {
+    let app = TestApp::spawn().await;
+    let body = order("SKU-ROPE", 1, "tok_visa", "FR");
+
+    let first: Value = app
+        .post_order(&body, Some("k-1"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let again = app.post_order(&body, Some("k-1")).await;
+    let other = app
+        .post_order(&order("SKU-ROPE", 2, "tok_visa", "FR"), Some("k-1"))
+        .await;
+
+    assert_eq!(again.status(), 202);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["id"], first["id"]);
+    assert_eq!(other.status(), 422);
+    let error: Value = other.json().await.unwrap();
+    assert_eq!(error["error"], "idempotency_key_reused");
+    assert_eq!(app.written().await, (1, 1));
+}

@@ -1,0 +1,295 @@
+//! The whole system in one test process: the five services on free ports, each with its own
+//! role and schema in one fresh database, Kafka and Postgres through the test's proxies, the
+//! gateway through a `payment_gateway` proxy.
+
+use std::time::Duration;
+
+use clap::Parser;
+use platform::Shutdown;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use testkit::TestEnv;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+pub struct System {
+    pub env: TestEnv,
+    pub order: String,
+    pub inventory: String,
+    pub payment: String,
+    pub shipping: String,
+    /// The gateway itself (admin and audit), not the proxy.
+    pub gateway: String,
+    pub http: reqwest::Client,
+    /// Superuser access to every schema, for checking each service's state.
+    pub admin: PgPool,
+    shutdown: Shutdown,
+    services: Vec<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Deadlines short enough for a test.
+pub struct Deadlines {
+    pub saga_secs: u64,
+    pub payment_secs: u64,
+}
+
+impl Default for Deadlines {
+    fn default() -> Self {
+        Self {
+            saga_secs: 60,
+            payment_secs: 45,
+        }
+    }
+}
+
+macro_rules! start {
+    ($krate:ident, $shutdown:expr, $services:expr, [$($arg:expr),* $(,)?]) => {{
+        let config = $krate::Config::parse_from(["service", "--http-addr", "127.0.0.1:0", $($arg),*]);
+        let app = $krate::Application::build(config).await.expect("the service builds");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        $services.push(tokio::spawn(app.run_until_stopped($shutdown.clone())));
+        address
+    }};
+}
+
+impl System {
+    pub async fn start(deadlines: Deadlines) -> Self {
+        let env = TestEnv::start().await;
+        let shutdown = Shutdown::new();
+        let mut services = Vec::new();
+        let brokers = env.kafka_brokers().to_owned();
+        let gateway_db = env.database.direct_url("gateway");
+        let gateway = start!(
+            payment_gateway,
+            shutdown,
+            services,
+            ["--database-url", &gateway_db]
+        );
+        let gateway_proxy = env
+            .add_proxy("payment_gateway", gateway.trim_start_matches("http://"))
+            .await
+            .unwrap();
+        let (saga, payment_deadline) = (
+            deadlines.saga_secs.to_string(),
+            deadlines.payment_secs.to_string(),
+        );
+        let db = |role: &str| env.database_url(role);
+        let (order_db, inventory_db, payment_db, shipping_db) =
+            (db("order"), db("inventory"), db("payment"), db("shipping"));
+        let gateway_url = format!("http://{gateway_proxy}");
+        let inventory = start!(
+            inventory,
+            shutdown,
+            services,
+            ["--database-url", &inventory_db, "--kafka-brokers", &brokers,]
+        );
+        let payment = start!(
+            payment,
+            shutdown,
+            services,
+            [
+                "--database-url",
+                &payment_db,
+                "--kafka-brokers",
+                &brokers,
+                "--gateway-url",
+                &gateway_url,
+                "--deadline-secs",
+                &payment_deadline,
+            ]
+        );
+        let shipping = start!(
+            shipping,
+            shutdown,
+            services,
+            ["--database-url", &shipping_db, "--kafka-brokers", &brokers,]
+        );
+        let order = start!(
+            order,
+            shutdown,
+            services,
+            [
+                "--database-url",
+                &order_db,
+                "--kafka-brokers",
+                &brokers,
+                "--saga-deadline-secs",
+                &saga,
+            ]
+        );
+        let admin = PgPool::connect(&env.admin_url()).await.unwrap();
+        Self {
+            env,
+            order,
+            inventory,
+            payment,
+            shipping,
+            gateway,
+            http: reqwest::Client::new(),
+            admin,
+            shutdown,
+            services,
+        }
+    }
+
+    /// Stops every service and waits for each to drain.
+    pub async fn stop(self) {
+        self.shutdown.trigger();
+        for service in self.services {
+            service.await.unwrap().unwrap();
+        }
+    }
+
+    pub async fn place(&self, body: &Value) -> Uuid {
+        let response = self
+            .http
+            .post(format!("{}/orders", self.order))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202, "{body}");
+        let order: Value = response.json().await.unwrap();
+        order["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    pub async fn get(&self, url: String) -> Value {
+        self.http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Waits until the order is CONFIRMED or CANCELLED (90 s at most) and returns it.
+    pub async fn finished(&self, id: Uuid) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+        loop {
+            let order = self.get(format!("{}/orders/{id}", self.order)).await;
+            if order["status"] == "CONFIRMED" || order["status"] == "CANCELLED" {
+                return order;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "order {id} stuck: {order}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    pub async fn set_stock(&self, sku: &str, available: i64) {
+        let response = self
+            .http
+            .put(format!("{}/products/{sku}/stock", self.inventory))
+            .json(&json!({"available": available}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+
+    pub async fn gateway_faults(&self, faults: Value) {
+        let response = self
+            .http
+            .put(format!("{}/admin/faults", self.gateway))
+            .json(&faults)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+
+    /// What every service holds for `order_id`, for checking they agree.
+    pub async fn facts(&self, order_id: Uuid) -> Facts {
+        let scalar = |sql: &'static str| {
+            let admin = self.admin.clone();
+            async move {
+                sqlx::query_scalar::<_, String>(sql)
+                    .bind(order_id)
+                    .fetch_optional(&admin)
+                    .await
+                    .unwrap()
+            }
+        };
+        let captured: i64 = sqlx::query_scalar(
+            "select coalesce(sum(amount_cents), 0)::bigint from gateway.charges where order_id = $1 and status = 'captured'",
+        )
+        .bind(order_id)
+        .fetch_one(&self.admin)
+        .await
+        .unwrap();
+        let refunded: i64 = sqlx::query_scalar(
+            "select coalesce(sum(r.amount_cents), 0)::bigint from gateway.refunds r
+             join gateway.charges c on c.id = r.charge_id where c.order_id = $1",
+        )
+        .bind(order_id)
+        .fetch_one(&self.admin)
+        .await
+        .unwrap();
+        let captures: i64 = sqlx::query_scalar(
+            "select count(*) from gateway.charges where order_id = $1 and status = 'captured'",
+        )
+        .bind(order_id)
+        .fetch_one(&self.admin)
+        .await
+        .unwrap();
+        Facts {
+            reservation: scalar("select status from inventory.reservations where order_id = $1")
+                .await,
+            payment: scalar("select status from payment.payments where order_id = $1").await,
+            shipment: scalar("select status from shipping.shipments where order_id = $1").await,
+            captures,
+            captured_minus_refunded: captured - refunded,
+        }
+    }
+
+    /// Stock conservation for `sku`: reserved and committed match the reservations that hold
+    /// them, and nothing went negative (the table's constraints). Returns available + reserved +
+    /// committed.
+    pub async fn stock_total(&self, sku: &str) -> i64 {
+        let (available, reserved, committed): (i32, i32, i32) = sqlx::query_as(
+            "select available, reserved, committed from inventory.products where sku = $1",
+        )
+        .bind(sku)
+        .fetch_one(&self.admin)
+        .await
+        .unwrap();
+        let held: i64 = sqlx::query_scalar(
+            "select coalesce(sum((line->>'quantity')::int), 0)::bigint
+             from inventory.reservations, jsonb_array_elements(lines) line
+             where status = $2 and line->>'sku' = $1",
+        )
+        .bind(sku)
+        .bind("HELD")
+        .fetch_one(&self.admin)
+        .await
+        .unwrap();
+        assert_eq!(
+            i64::from(reserved),
+            held,
+            "{sku}: reserved vs held reservations"
+        );
+        i64::from(available) + i64::from(reserved) + i64::from(committed)
+    }
+}
+
+#[derive(Debug, PartialEq)]
+pub struct Facts {
+    pub reservation: Option<String>,
+    pub payment: Option<String>,
+    pub shipment: Option<String>,
+    pub captures: i64,
+    pub captured_minus_refunded: i64,
+}
+
+pub fn order(sku: &str, quantity: i64, card: &str, country: &str) -> Value {
+    json!({
+        "customer_id": Uuid::now_v7(),
+        "lines": [{"sku": sku, "quantity": quantity}],
+        "card_token": card,
+        "shipping_address": {"name": "Ada Lovelace", "line1": "12 St James's Square", "city": "London", "postal_code": "SW1Y 4JH", "country": country},
+    })
+}
