@@ -10,7 +10,7 @@ STACK := target/debug/stack
 # `make up` uses docker compose where a Docker engine answers, otherwise the native stack.
 DOCKER := $(shell docker info >/dev/null 2>&1 && [ -f docker-compose.yml ] && echo yes)
 
-.PHONY: help tools build up down status test
+.PHONY: help tools build up down status demo bench test
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -51,6 +51,13 @@ endif
 
 status: ## Show what the native stack runs.
 	@$(STACK) status
+
+demo: ## On a running system: one order down each saga path, then a table of outcomes.
+	@cargo build --quiet -p loadtest --bin demo
+	@set -a; [ -f .stack/env ] && . ./.stack/env; set +a; target/debug/demo
+
+bench: tools ## Benchmarks: relay throughput vs a naive relay and raw produce -> target/bench/relay.json.
+	cargo bench -p messaging --bench relay
 
 test: tools ## Every check CI runs: format, clippy -D warnings, all tests (starts what it needs).
 	cargo fmt --all -- --check

@@ -135,7 +135,7 @@ mod tests {
 
     use super::*;
 
-    fn request(lines: serde_json::Value, country: &str) -> OrderRequest {
+    fn request(lines: &serde_json::Value, country: &str) -> OrderRequest {
         platform::api::from_value(json!({
             "customer_id": Uuid::nil(),
             "lines": lines,
@@ -148,7 +148,7 @@ mod tests {
     #[test]
     fn prices_come_from_the_catalogue() {
         let order = PlaceOrder::parse(request(
-            json!([{"sku": "SKU-BOLT", "quantity": 2}, {"sku": "SKU-ROPE", "quantity": 1}]),
+            &json!([{"sku": "SKU-BOLT", "quantity": 2}, {"sku": "SKU-ROPE", "quantity": 1}]),
             "DE",
         ))
         .unwrap();
@@ -186,7 +186,7 @@ mod tests {
             ),
         ];
         for (lines, country, field) in cases {
-            let error = PlaceOrder::parse(request(lines.clone(), country)).unwrap_err();
+            let error = PlaceOrder::parse(request(&lines, country)).unwrap_err();
             assert_eq!(error.field.as_deref(), Some(field), "{lines} {country}");
         }
     }

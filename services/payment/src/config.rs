@@ -16,12 +16,8 @@ pub struct Config {
     /// Kafka bootstrap servers (the `kafka` proxy).
     #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
     pub kafka_brokers: String,
-    /// The payment gateway, through the `payment_gateway` proxy.
-    #[arg(
-        long,
-        env = "PAYMENT_GATEWAY_URL",
-        default_value = "http://127.0.0.1:18090"
-    )]
+    /// The payment gateway as this service reaches it: through the `payment_gateway` proxy.
+    #[arg(long, env = "GATEWAY_URL", default_value = "http://127.0.0.1:18090")]
     pub gateway_url: String,
     /// Seconds a payment keeps trying an unavailable gateway before it fails with
     /// `payment_unavailable`. Longer than the breaker's 30 s open state, shorter than the

@@ -81,12 +81,31 @@ impl std::fmt::Debug for Relay {
     }
 }
 
-struct Row {
+#[derive(sqlx::FromRow)]
+struct OutboxRow {
     id: i64,
     topic: String,
     key: String,
     payload: String,
-    headers: OwnedHeaders,
+    event_id: String,
+    event_type: String,
+    source: String,
+    traceparent: String,
+    /// `created_at` in RFC 3339.
+    time: String,
+}
+
+impl OutboxRow {
+    fn headers(&self) -> OwnedHeaders {
+        binary_headers(
+            &self.event_id,
+            &self.event_type,
+            &self.source,
+            &self.time,
+            &self.key,
+            &self.traceparent,
+        )
+    }
 }
 
 impl Relay {
@@ -204,21 +223,12 @@ impl Relay {
     /// was acknowledged. Returns how many rows it published.
     #[tracing::instrument(name = "relay.batch", skip(self), fields(service = %self.service, size))]
     async fn publish_batch(&mut self) -> Result<u64, RelayError> {
-        let rows: Vec<(
-            i64,
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-        )> = sqlx::query_as(
-            "select id, topic, key, payload::text, event_id::text, event_type, source,
-                        to_char(created_at at time zone 'utc', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),
-                        traceparent
-                 from outbox where published_at is null order by id limit $1",
+        // Everything as text, ready for the wire: no JSON is parsed and re-encoded here.
+        let rows: Vec<OutboxRow> = sqlx::query_as(
+            "select id, topic, key, payload::text as payload, event_id::text as event_id,
+                    event_type, source, traceparent,
+                    to_char(created_at at time zone 'utc', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') as time
+             from outbox where published_at is null order by id limit $1",
         )
         .bind(self.config.batch_size)
         .fetch_all(&self.pool)
@@ -227,25 +237,6 @@ impl Relay {
             return Ok(0);
         }
         tracing::Span::current().record("size", rows.len());
-        let rows: Vec<Row> = rows
-            .into_iter()
-            .map(
-                |(id, topic, key, payload, event_id, event_type, source, time, traceparent)| Row {
-                    headers: binary_headers(
-                        &event_id,
-                        &event_type,
-                        &source,
-                        &time,
-                        &key,
-                        &traceparent,
-                    ),
-                    id,
-                    topic,
-                    key,
-                    payload,
-                },
-            )
-            .collect();
 
         if let Err(error) = self.produce_all(&rows).await {
             self.recreate_producer_if_fatal();
@@ -266,22 +257,23 @@ impl Relay {
     }
 
     /// Enqueues every message, then awaits every acknowledgement: the batch is in flight at once.
-    async fn produce_all(&self, rows: &[Row]) -> Result<(), KafkaError> {
+    async fn produce_all(&self, rows: &[OutboxRow]) -> Result<(), KafkaError> {
         let mut deliveries = Vec::with_capacity(rows.len());
         for row in rows {
             let mut record = FutureRecord::to(&row.topic)
                 .key(&row.key)
                 .payload(&row.payload)
-                .headers(row.headers.clone());
+                .headers(row.headers());
             loop {
                 match self.producer.send_result(record) {
                     Ok(delivery) => {
                         deliveries.push(delivery);
                         break;
                     }
-                    Err((KafkaError::MessageProduction(code), returned))
-                        if code == rdkafka::types::RDKafkaErrorCode::QueueFull =>
-                    {
+                    Err((
+                        KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull),
+                        returned,
+                    )) => {
                         record = returned;
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }

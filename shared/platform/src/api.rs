@@ -126,15 +126,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(deserializer).map_err(path_error)
+    serde_path_to_error::deserialize(deserializer).map_err(|error| path_error(&error))
 }
 
 /// Deserializes `value` into `T`, naming the offending field on failure (422).
 pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(value).map_err(path_error)
+    serde_path_to_error::deserialize(value).map_err(|error| path_error(&error))
 }
 
-fn path_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+fn path_error(error: &serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     let inner = error.inner();
     if inner.is_syntax() || inner.is_eof() {
         return ApiError::new(

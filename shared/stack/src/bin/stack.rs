@@ -1,4 +1,5 @@
-//! `stack up | down | status`: the native stack behind `make up` and `make down`.
+//! `stack up | down | status`: the native stack behind `make up` and `make down`: Postgres, the
+//! broker and the Toxiproxy-API server, then the five services against them (through the proxies).
 //!
 //! Everything lives under `.stack/` in the working directory: data (`pgdata/`, `tansu.db`),
 //! logs (`logs/`), pid files (`pids/`) and the endpoints (`env`). `up` starts only what is not
@@ -58,8 +59,8 @@ struct Part {
     stop_signal: Signal,
 }
 
-/// In the order they start; they stop in reverse.
-const PARTS: [Part; 3] = [
+/// In the order they start; they stop in reverse. The services follow the infrastructure.
+const PARTS: [Part; 8] = [
     Part {
         name: "postgres",
         stop_signal: Signal::SIGINT,
@@ -70,6 +71,26 @@ const PARTS: [Part; 3] = [
     },
     Part {
         name: "broker",
+        stop_signal: Signal::SIGTERM,
+    },
+    Part {
+        name: "payment-gateway",
+        stop_signal: Signal::SIGTERM,
+    },
+    Part {
+        name: "inventory",
+        stop_signal: Signal::SIGTERM,
+    },
+    Part {
+        name: "payment",
+        stop_signal: Signal::SIGTERM,
+    },
+    Part {
+        name: "shipping",
+        stop_signal: Signal::SIGTERM,
+    },
+    Part {
+        name: "order",
         stop_signal: Signal::SIGTERM,
     },
 ];
@@ -164,6 +185,22 @@ async fn up(dir: &Path) -> anyhow::Result<()> {
     stack::wait_for_port(&format!("127.0.0.1:{BROKER_PORT}"), Duration::from_secs(30)).await?;
 
     let env = endpoints(&cluster);
+    let services = std::iter::once(("payment-gateway", GATEWAY_PORT)).chain(SERVICES);
+    for (service, port) in services.clone() {
+        start(service, &dir, || {
+            let mut command = Command::new(sibling_binary(service)?);
+            command
+                .envs(env.iter().map(|(key, value)| (key, value)))
+                .env("HTTP_ADDR", format!("127.0.0.1:{port}"))
+                .env("LOG_FORMAT", "json");
+            Ok(command)
+        })?;
+    }
+    for (service, port) in services {
+        step(&format!("waiting for {service} to be ready"));
+        wait_ready(service, port, &dir).await?;
+    }
+
     let text: String = env
         .iter()
         .map(|(key, value)| format!("{key}={value}\n"))
@@ -179,6 +216,31 @@ async fn up(dir: &Path) -> anyhow::Result<()> {
         println!("  {key:<28} {value}");
     }
     Ok(())
+}
+
+/// Waits until `service` answers `/readyz` with 200 (60 s at most).
+async fn wait_ready(service: &str, port: u16, dir: &Path) -> anyhow::Result<()> {
+    let url = format!("http://127.0.0.1:{port}/readyz");
+    let client = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(response) = client.get(&url).send().await
+            && response.status().is_success()
+        {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            process::running_pid(&pid_file(dir, service)).is_some(),
+            "{service} exited; see {}",
+            log_file(dir, service).display()
+        );
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{service} is not ready after 60 s; see {}",
+            log_file(dir, service).display()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 /// Starts `name` unless its recorded pid is alive.
@@ -244,23 +306,36 @@ fn endpoints(cluster: &postgres::Cluster) -> Vec<(String, String)> {
         "PAYMENT_GATEWAY_URL".into(),
         format!("http://127.0.0.1:{GATEWAY_PORT}"),
     ));
+    // How the payment service reaches the gateway: through the `payment_gateway` proxy.
+    env.push((
+        "GATEWAY_URL".into(),
+        format!("http://127.0.0.1:{GATEWAY_PROXY_PORT}"),
+    ));
     env
 }
 
 fn print_status(dir: &Path) {
     println!();
-    println!("  {:<10} {:<8} {:<8} ADDRESS", "PART", "STATE", "PID");
-    let addresses = [
+    println!("  {:<16} {:<8} {:<8} ADDRESS", "PART", "STATE", "PID");
+    let mut addresses = vec![
         format!("127.0.0.1:{POSTGRES_PORT} (proxy postgres 127.0.0.1:{POSTGRES_PROXY_PORT})"),
         format!("http://127.0.0.1:{TOXIPROXY_PORT}"),
         format!("127.0.0.1:{BROKER_PORT} (clients use proxy kafka 127.0.0.1:{KAFKA_PROXY_PORT})"),
+        format!(
+            "http://127.0.0.1:{GATEWAY_PORT} (payment uses proxy payment_gateway 127.0.0.1:{GATEWAY_PROXY_PORT})"
+        ),
     ];
+    addresses.extend(
+        SERVICES
+            .iter()
+            .map(|(_, port)| format!("http://127.0.0.1:{port}")),
+    );
     for (part, address) in PARTS.iter().zip(addresses) {
         let (state, pid) = match process::running_pid(&pid_file(dir, part.name)) {
             Some(pid) => ("running", pid.to_string()),
             None => ("stopped", "-".to_owned()),
         };
-        println!("  {:<10} {:<8} {:<8} {}", part.name, state, pid, address);
+        println!("  {:<16} {:<8} {:<8} {}", part.name, state, pid, address);
     }
 }
 

@@ -1,0 +1,132 @@
+//! A client of the running system, shared by the demo (and the load generator and chaos suite
+//! that build on it): place an order, wait for its saga to end.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// Where the system answers; read from the environment `.stack/env` (or compose) sets.
+#[derive(Clone, Debug)]
+pub struct Endpoints {
+    pub order: String,
+    pub inventory: String,
+    /// The gateway's own address, for its admin endpoint.
+    pub gateway: String,
+}
+
+impl Endpoints {
+    pub fn from_env() -> Self {
+        let var =
+            |key: &str, default: &str| std::env::var(key).unwrap_or_else(|_| default.to_owned());
+        Self {
+            order: var("ORDER_URL", "http://127.0.0.1:8081"),
+            inventory: var("INVENTORY_URL", "http://127.0.0.1:8082"),
+            gateway: var("PAYMENT_GATEWAY_URL", "http://127.0.0.1:8090"),
+        }
+    }
+}
+
+/// An order request for `quantity` of `sku`, paid with `card`, shipped to `country`.
+pub fn order_request(sku: &str, quantity: i64, card: &str, country: &str) -> Value {
+    json!({
+        "customer_id": Uuid::now_v7(),
+        "lines": [{"sku": sku, "quantity": quantity}],
+        "card_token": card,
+        "shipping_address": {
+            "name": "Grace Hopper", "line1": "1 Navy Yard", "city": "Arlington",
+            "postal_code": "22202", "country": country,
+        },
+    })
+}
+
+#[derive(Clone, Debug)]
+pub struct Client {
+    pub endpoints: Endpoints,
+    http: reqwest::Client,
+}
+
+impl Client {
+    pub fn new(endpoints: Endpoints) -> Self {
+        Self {
+            endpoints,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Places an order; returns its id.
+    pub async fn place(&self, body: &Value) -> anyhow::Result<Uuid> {
+        let response = self
+            .http
+            .post(format!("{}/orders", self.endpoints.order))
+            .json(body)
+            .send()
+            .await?;
+        let status = response.status();
+        let answer: Value = response.json().await?;
+        anyhow::ensure!(status == 202, "POST /orders answered {status}: {answer}");
+        Ok(answer["id"].as_str().unwrap_or_default().parse()?)
+    }
+
+    pub async fn order(&self, id: Uuid) -> anyhow::Result<Value> {
+        Ok(self
+            .http
+            .get(format!("{}/orders/{id}", self.endpoints.order))
+            .send()
+            .await?
+            .json()
+            .await?)
+    }
+
+    /// Polls the order until CONFIRMED or CANCELLED; returns it and how long that took.
+    pub async fn wait_finished(
+        &self,
+        id: Uuid,
+        patience: Duration,
+    ) -> anyhow::Result<(Value, Duration)> {
+        let started = Instant::now();
+        loop {
+            let order = self.order(id).await?;
+            if matches!(order["status"].as_str(), Some("CONFIRMED" | "CANCELLED")) {
+                return Ok((order, started.elapsed()));
+            }
+            anyhow::ensure!(
+                started.elapsed() < patience,
+                "order {id} still {} after {patience:?}",
+                order["status"]
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn products(&self) -> anyhow::Result<Vec<Value>> {
+        Ok(self
+            .http
+            .get(format!("{}/products", self.endpoints.inventory))
+            .send()
+            .await?
+            .json()
+            .await?)
+    }
+
+    pub async fn set_stock(&self, sku: &str, available: i64) -> anyhow::Result<()> {
+        self.http
+            .put(format!("{}/products/{sku}/stock", self.endpoints.inventory))
+            .json(&json!({"available": available}))
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
+    }
+
+    /// Sets the gateway's injected faults; `None` clears them.
+    pub async fn gateway_faults(&self, faults: Option<Value>) -> anyhow::Result<()> {
+        let url = format!("{}/admin/faults", self.endpoints.gateway);
+        let request = match faults {
+            Some(faults) => self.http.put(url).json(&faults),
+            None => self.http.delete(url),
+        };
+        request.send().await?.error_for_status()?;
+        Ok(())
+    }
+}
