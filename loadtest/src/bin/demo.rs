@@ -1,7 +1,7 @@
 //! `make demo`: one order down each saga path of SPEC section 3 against the running system, then
 //! a table of how each ended.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use loadtest::{Client, Endpoints, order_request};
 

@@ -73,29 +73,33 @@ impl Handler for Handlers {
                 )
                 .await?;
             }
-            // Inventory releases the reservation on PaymentFailed.
-            types::PAYMENT_FAILED => {
-                orders::set_status(
-                    tx,
-                    order_id,
-                    Status::Cancelling,
-                    reason.as_deref(),
-                    true,
-                    false,
-                )
-                .await?;
-            }
-            // Inventory releases and payment refunds on ShipmentFailed.
-            types::SHIPMENT_FAILED => {
-                orders::set_status(
-                    tx,
-                    order_id,
-                    Status::Cancelling,
-                    reason.as_deref(),
-                    true,
-                    true,
-                )
-                .await?;
+            // Inventory releases on PaymentFailed, and also refunds on ShipmentFailed. Topics
+            // are consumed in parallel, so a compensation may have arrived before the failure
+            // that caused it: only what is not in the timeline yet is awaited.
+            types::PAYMENT_FAILED | types::SHIPMENT_FAILED => {
+                let release = !orders::seen(tx, order_id, "InventoryReleased").await?;
+                let refund = event.event_type == types::SHIPMENT_FAILED
+                    && !orders::seen(tx, order_id, "PaymentRefunded").await?;
+                if release || refund {
+                    orders::set_status(
+                        tx,
+                        order_id,
+                        Status::Cancelling,
+                        reason.as_deref(),
+                        release,
+                        refund,
+                    )
+                    .await?;
+                } else {
+                    finish(
+                        tx,
+                        &self.outbox,
+                        order_id,
+                        Status::Cancelled,
+                        reason.as_deref(),
+                    )
+                    .await?;
+                }
             }
             _ => {}
         }

@@ -147,6 +147,17 @@ pub async fn add_timeline(
     Ok(())
 }
 
+/// Whether `event` (e.g. `InventoryReleased`) is already in the order's timeline.
+pub async fn seen(conn: &mut PgConnection, order_id: Uuid, event: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "select exists (select 1 from order_timeline where order_id = $1 and event = $2)",
+    )
+    .bind(order_id)
+    .bind(event)
+    .fetch_one(conn)
+    .await
+}
+
 /// The saga state of an order, locked for the rest of the transaction.
 #[derive(Debug, sqlx::FromRow)]
 pub struct SagaState {

@@ -59,7 +59,8 @@ struct Part {
     stop_signal: Signal,
 }
 
-/// In the order they start; they stop in reverse. The services follow the infrastructure.
+/// In the order they start; they stop in reverse. The services follow the infrastructure, in
+/// the order of `SERVICES`.
 const PARTS: [Part; 8] = [
     Part {
         name: "postgres",
@@ -78,6 +79,10 @@ const PARTS: [Part; 8] = [
         stop_signal: Signal::SIGTERM,
     },
     Part {
+        name: "order",
+        stop_signal: Signal::SIGTERM,
+    },
+    Part {
         name: "inventory",
         stop_signal: Signal::SIGTERM,
     },
@@ -87,10 +92,6 @@ const PARTS: [Part; 8] = [
     },
     Part {
         name: "shipping",
-        stop_signal: Signal::SIGTERM,
-    },
-    Part {
-        name: "order",
         stop_signal: Signal::SIGTERM,
     },
 ];
