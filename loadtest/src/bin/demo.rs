@@ -55,15 +55,16 @@ async fn main() -> anyhow::Result<()> {
     let mut rows = Vec::new();
     let mut placed = Vec::new();
     for (path, sku, quantity, card, country, status, reason) in PATHS {
+        let placed_at = Instant::now();
         let id = client
             .place(&order_request(sku, quantity, card, country))
             .await?;
         println!("==> {path}: placed order {id}");
-        placed.push((path, id, status, reason));
+        placed.push((path, id, placed_at, status, reason));
     }
-    for (path, id, status, reason) in placed {
-        let (order, took) = client.wait_finished(id, Duration::from_secs(120)).await?;
-        rows.push(row(path, &order, took, status, reason));
+    for (path, id, placed_at, status, reason) in placed {
+        let (order, _) = client.wait_finished(id, Duration::from_secs(120)).await?;
+        rows.push(row(path, &order, placed_at.elapsed(), status, reason));
     }
 
     println!(
