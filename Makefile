@@ -10,7 +10,7 @@ STACK := target/debug/stack
 # `make up` uses docker compose where a Docker engine answers, otherwise the native stack.
 DOCKER := $(shell docker info >/dev/null 2>&1 && [ -f docker-compose.yml ] && echo yes)
 
-.PHONY: help tools build up down status demo bench test
+.PHONY: help tools build up down status ps logs demo bench test
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -49,8 +49,21 @@ else
 	@if [ -x $(STACK) ]; then $(STACK) down $(if $(CLEAN),--clean); else echo "nothing to stop"; fi
 endif
 
-status: ## Show what the native stack runs.
+status: ## Show what is running (same as `make ps`).
+ifeq ($(DOCKER),yes)
+	docker compose ps
+else
 	@$(STACK) status
+endif
+
+ps: status ## Show what is running.
+
+logs: ## Follow the logs of every part.
+ifeq ($(DOCKER),yes)
+	docker compose logs -f
+else
+	tail -F .stack/logs/*.log
+endif
 
 demo: ## On a running system: one order down each saga path, then a table of outcomes.
 	@cargo build --quiet -p loadtest --bin demo
@@ -59,7 +72,10 @@ demo: ## On a running system: one order down each saga path, then a table of out
 bench: tools ## Benchmarks: relay throughput vs a naive relay and raw produce -> target/bench/relay.json.
 	cargo bench -p messaging --bench relay
 
-test: tools ## Every check CI runs: format, clippy -D warnings, all tests (starts what it needs).
+test: tools ## Every check CI runs: format, clippy -D warnings, compose validation, all tests.
+	@command -v docker-compose >/dev/null 2>&1 || { echo "==> installing docker-compose (Debian package) to validate docker-compose.yml"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }
+	docker-compose config -q
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --all-features -- -D warnings
 	cargo test --workspace --all-features

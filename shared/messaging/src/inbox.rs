@@ -194,6 +194,10 @@ pub async fn run<H: Handler>(
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
             .set("reconnect.backoff.max.ms", "1000")
+            // Each saga step is one hop through the broker: do not let a fetch idle for
+            // librdkafka's default 500 ms when the broker does not answer a fetch as soon as
+            // data arrives.
+            .set("fetch.wait.max.ms", "50")
             .create_with_context(RebalanceContext {
                 generation: generation.clone(),
             })?,

@@ -1,0 +1,211 @@
+//! docker-compose.yml cannot run here (no Docker engine), so it is checked against what the code
+//! reads: each service's environment against its `Config`, the ports against SPEC section 2, the
+//! healthchecks and start order, the Toxiproxy config against the proxies the services use, and
+//! the Postgres init script against the one the native stack runs.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use clap::CommandFactory;
+use serde_yaml::Value;
+
+fn root() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+fn compose() -> Value {
+    let text = std::fs::read_to_string(root().join("docker-compose.yml")).unwrap();
+    let mut value: Value = serde_yaml::from_str(&text).unwrap();
+    value.apply_merge().unwrap();
+    value
+}
+
+/// (service, the env vars its Config reads, the required ones)
+fn configs() -> Vec<(&'static str, BTreeSet<String>, BTreeSet<String>)> {
+    let commands = [
+        ("order", order::Config::command()),
+        ("inventory", inventory::Config::command()),
+        ("payment", payment::Config::command()),
+        ("shipping", shipping::Config::command()),
+        ("payment-gateway", payment_gateway::Config::command()),
+    ];
+    commands
+        .into_iter()
+        .map(|(name, command)| {
+            let mut read = BTreeSet::new();
+            let mut required = BTreeSet::new();
+            for arg in command.get_arguments() {
+                if let Some(env) = arg.get_env() {
+                    let env = env.to_string_lossy().into_owned();
+                    if arg.is_required_set() {
+                        required.insert(env.clone());
+                    }
+                    read.insert(env);
+                }
+            }
+            (name, read, required)
+        })
+        .collect()
+}
+
+#[test]
+fn every_service_sets_exactly_what_its_config_reads() {
+    let compose = compose();
+    for (name, read, required) in configs() {
+        let service = &compose["services"][name];
+        let set: BTreeSet<String> = service["environment"]
+            .as_mapping()
+            .unwrap_or_else(|| panic!("{name} has no environment"))
+            .keys()
+            .map(|key| key.as_str().unwrap().to_owned())
+            .collect();
+        let unknown: Vec<_> = set.difference(&read).collect();
+        assert!(
+            unknown.is_empty(),
+            "{name} sets {unknown:?}, which its Config does not read"
+        );
+        let missing: Vec<_> = required.difference(&set).collect();
+        assert!(missing.is_empty(), "{name} lacks required {missing:?}");
+        assert_eq!(service["command"][0], Value::from(name), "{name}'s command");
+    }
+}
+
+#[test]
+fn ports_match_the_spec_and_each_service_listens_where_it_is_published() {
+    let compose = compose();
+    let spec = [
+        ("order", 8081),
+        ("inventory", 8082),
+        ("payment", 8083),
+        ("shipping", 8084),
+        ("payment-gateway", 8090),
+        ("postgres", 5432),
+        ("toxiproxy", 8474),
+    ];
+    for (name, port) in spec {
+        let ports: Vec<String> = compose["services"][name]["ports"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap().to_owned())
+            .collect();
+        assert!(
+            ports.contains(&format!("{port}:{port}")),
+            "{name}: {ports:?}"
+        );
+        if let Some(addr) = compose["services"][name]["environment"]["HTTP_ADDR"].as_str() {
+            assert_eq!(addr, format!("0.0.0.0:{port}"), "{name}");
+        }
+    }
+}
+
+#[test]
+fn every_service_has_a_readyz_healthcheck_and_waits_for_healthy_dependencies() {
+    let compose = compose();
+    for (name, _, _) in configs() {
+        let service = &compose["services"][name];
+        let test = serde_json::to_string(&service["healthcheck"]["test"]).unwrap();
+        assert!(test.contains("/readyz"), "{name}: {test}");
+        let depends = service["depends_on"].as_mapping().unwrap();
+        assert!(!depends.is_empty(), "{name} depends on nothing");
+        for (dependency, condition) in depends {
+            assert_eq!(
+                condition["condition"],
+                Value::from("service_healthy"),
+                "{name} -> {dependency:?}"
+            );
+            let dependency = dependency.as_str().unwrap();
+            assert!(
+                compose["services"][dependency]["healthcheck"].is_mapping(),
+                "{dependency} has no healthcheck"
+            );
+        }
+        assert!(
+            service["restart"].is_string(),
+            "{name} has no restart policy"
+        );
+    }
+    assert!(
+        compose["volumes"]["postgres-data"].is_null()
+            || compose["volumes"]["postgres-data"].is_mapping()
+    );
+    assert!(
+        compose["volumes"]
+            .as_mapping()
+            .unwrap()
+            .contains_key("kafka-data")
+    );
+}
+
+#[test]
+fn the_proxies_are_the_ones_the_services_are_pointed_at() {
+    let compose = compose();
+    let text = std::fs::read_to_string(root().join("chaos/toxiproxy.json")).unwrap();
+    let proxies: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let proxy = |name: &str| {
+        proxies
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no proxy {name}"))
+            .clone()
+    };
+    assert_eq!(proxy("postgres")["upstream"], "postgres:5432");
+    assert_eq!(proxy("kafka")["upstream"], "kafka:19092");
+    assert_eq!(proxy("payment_gateway")["upstream"], "payment-gateway:8090");
+    let listen_port = |name: &str| {
+        proxy(name)["listen"]
+            .as_str()
+            .unwrap()
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+
+    let env = |service: &str, key: &str| {
+        compose["services"][service]["environment"][key]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    for service in ["order", "inventory", "payment", "shipping"] {
+        let url = env(service, &format!("{}_DATABASE_URL", service.to_uppercase()));
+        assert!(
+            url.contains(&format!("@toxiproxy:{}/", listen_port("postgres"))),
+            "{service}: {url}"
+        );
+        assert_eq!(
+            env(service, "KAFKA_BROKERS"),
+            format!("toxiproxy:{}", listen_port("kafka"))
+        );
+    }
+    assert_eq!(
+        env("payment", "GATEWAY_URL"),
+        format!("http://toxiproxy:{}", listen_port("payment_gateway"))
+    );
+    let advertised = compose["services"]["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        advertised,
+        format!("PLAINTEXT://toxiproxy:{}", listen_port("kafka"))
+    );
+}
+
+#[test]
+fn postgres_is_initialised_by_the_same_script_as_the_native_stack() {
+    let compose = compose();
+    let volumes = serde_json::to_string(&compose["services"]["postgres"]["volumes"]).unwrap();
+    assert!(
+        volumes.contains("./migrations/init.sql:/docker-entrypoint-initdb.d/"),
+        "{volumes}"
+    );
+    // The native stack and the tests embed this very file.
+    let stack = std::fs::read_to_string(root().join("shared/stack/src/lib.rs")).unwrap();
+    assert!(
+        stack.contains("migrations/init.sql"),
+        "the native stack no longer runs init.sql"
+    );
+}
