@@ -1,7 +1,10 @@
 //! Serving a service's router: the health routes every service has, request tracing and a
 //! graceful stop on the shared `Shutdown`.
 
+use axum::extract::{MatchedPath, Request};
 use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::Response;
 use axum::{Json, Router, routing::get};
 use serde::Serialize;
 use serde_json::json;
@@ -65,13 +68,31 @@ pub async fn check_database(pool: &sqlx::PgPool) -> Result<(), String> {
     }
 }
 
+/// `http_request_duration_seconds{method, path, status}`, the path being the route's pattern
+/// (`/orders/{id}`), so ids do not explode the label set.
+async fn record_duration(request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().to_string();
+    let path = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::histogram!("http_request_duration_seconds", "method" => method, "path" => path, "status" => status)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
 /// Serves `router` on `listener` until `shutdown` triggers, then lets requests in flight finish.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: Shutdown,
 ) -> std::io::Result<()> {
-    let router = router.layer(TraceLayer::new_for_http());
+    let router = router
+        .layer(axum::middleware::from_fn(record_duration))
+        .layer(TraceLayer::new_for_http());
     axum::serve(listener, router)
         .with_graceful_shutdown(async move { shutdown.wait().await })
         .await

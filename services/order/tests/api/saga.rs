@@ -309,3 +309,30 @@ async fn fifty_concurrent_orders_for_twenty_in_stock_confirm_exactly_twenty() {
     assert_eq!(system.stock_total("SKU-ANVIL").await, 20);
     system.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sagas_in_flight_complete_after_a_service_restarts() {
+    let mut system = System::start(Deadlines::default()).await;
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        ids.push(
+            system
+                .place(&order("SKU-HAMMER", 1, "tok_visa", "IT"))
+                .await,
+        );
+    }
+
+    system.restart_payment(Duration::from_secs(2)).await;
+
+    for id in ids {
+        let order = system.finished(id).await;
+        assert_eq!(order["status"], "CONFIRMED", "{order}");
+        settle(
+            &system,
+            id,
+            &facts("COMMITTED", Some("CAPTURED"), Some("SCHEDULED"), 1, 2450),
+        )
+        .await;
+    }
+    system.stop().await;
+}

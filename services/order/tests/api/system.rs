@@ -23,8 +23,10 @@ pub struct System {
     pub http: reqwest::Client,
     /// Superuser access to every schema, for checking each service's state.
     pub admin: PgPool,
-    shutdown: Shutdown,
-    services: Vec<JoinHandle<anyhow::Result<()>>>,
+    /// Each service's own stop signal and task, by name.
+    services: Vec<(&'static str, Shutdown, JoinHandle<anyhow::Result<()>>)>,
+    /// The payment service's arguments, to start it again.
+    payment_args: Vec<String>,
 }
 
 /// Deadlines short enough for a test.
@@ -43,11 +45,13 @@ impl Default for Deadlines {
 }
 
 macro_rules! start {
-    ($krate:ident, $shutdown:expr, $services:expr, [$($arg:expr),* $(,)?]) => {{
-        let config = $krate::Config::parse_from(["service", "--http-addr", "127.0.0.1:0", $($arg),*]);
+    ($krate:ident, $services:expr, [$($arg:expr),* $(,)?]) => {{
+        let args = ["service", "--http-addr", "127.0.0.1:0", $($arg),*];
+        let config = $krate::Config::parse_from(args);
         let app = $krate::Application::build(config).await.expect("the service builds");
         let address = format!("http://127.0.0.1:{}", app.port());
-        $services.push(tokio::spawn(app.run_until_stopped($shutdown.clone())));
+        let shutdown = Shutdown::new();
+        $services.push((stringify!($krate), shutdown.clone(), tokio::spawn(app.run_until_stopped(shutdown))));
         address
     }};
 }
@@ -55,16 +59,10 @@ macro_rules! start {
 impl System {
     pub async fn start(deadlines: Deadlines) -> Self {
         let env = TestEnv::start().await;
-        let shutdown = Shutdown::new();
         let mut services = Vec::new();
         let brokers = env.kafka_brokers().to_owned();
         let gateway_db = env.database.direct_url("gateway");
-        let gateway = start!(
-            payment_gateway,
-            shutdown,
-            services,
-            ["--database-url", &gateway_db]
-        );
+        let gateway = start!(payment_gateway, services, ["--database-url", &gateway_db]);
         let gateway_proxy = env
             .add_proxy("payment_gateway", gateway.trim_start_matches("http://"))
             .await
@@ -79,13 +77,11 @@ impl System {
         let gateway_url = format!("http://{gateway_proxy}");
         let inventory = start!(
             inventory,
-            shutdown,
             services,
             ["--database-url", &inventory_db, "--kafka-brokers", &brokers,]
         );
         let payment = start!(
             payment,
-            shutdown,
             services,
             [
                 "--database-url",
@@ -100,13 +96,11 @@ impl System {
         );
         let shipping = start!(
             shipping,
-            shutdown,
             services,
             ["--database-url", &shipping_db, "--kafka-brokers", &brokers,]
         );
         let order = start!(
             order,
-            shutdown,
             services,
             [
                 "--database-url",
@@ -117,6 +111,18 @@ impl System {
                 &saga,
             ]
         );
+        let payment_args = [
+            "--database-url",
+            &payment_db,
+            "--kafka-brokers",
+            &brokers,
+            "--gateway-url",
+            &gateway_url,
+            "--deadline-secs",
+            &payment_deadline,
+        ]
+        .map(str::to_owned)
+        .to_vec();
         let admin = PgPool::connect(&env.admin_url()).await.unwrap();
         Self {
             env,
@@ -127,16 +133,44 @@ impl System {
             gateway,
             http: reqwest::Client::new(),
             admin,
-            shutdown,
             services,
+            payment_args,
         }
+    }
+
+    /// Stops the payment service (draining, as on SIGTERM) and starts it again after `down`.
+    pub async fn restart_payment(&mut self, down: Duration) {
+        let index = self
+            .services
+            .iter()
+            .position(|(name, _, _)| *name == "payment")
+            .unwrap();
+        let (_, shutdown, task) = self.services.remove(index);
+        shutdown.trigger();
+        task.await.unwrap().unwrap();
+        tokio::time::sleep(down).await;
+        let args: Vec<&str> = self.payment_args.iter().map(String::as_str).collect();
+        let mut all = vec!["payment", "--http-addr", "127.0.0.1:0"];
+        all.extend(args);
+        let app = payment::Application::build(payment::Config::parse_from(all))
+            .await
+            .unwrap();
+        self.payment = format!("http://127.0.0.1:{}", app.port());
+        let shutdown = Shutdown::new();
+        self.services.push((
+            "payment",
+            shutdown.clone(),
+            tokio::spawn(app.run_until_stopped(shutdown)),
+        ));
     }
 
     /// Stops every service and waits for each to drain.
     pub async fn stop(self) {
-        self.shutdown.trigger();
-        for service in self.services {
-            service.await.unwrap().unwrap();
+        for (_, shutdown, _) in &self.services {
+            shutdown.trigger();
+        }
+        for (_, _, task) in self.services {
+            task.await.unwrap().unwrap();
         }
     }
 
