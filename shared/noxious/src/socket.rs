@@ -68,6 +68,9 @@ impl SocketListener for TcpListener {
 
     async fn accept(&self) -> io::Result<(Self::Stream, SocketAddr)> {
         let (stream, addr) = self.inner.accept().await?;
+        // A proxy forwards what it reads at once: without TCP_NODELAY, Nagle's algorithm and
+        // the peer's delayed ACK stall small request/response exchanges by ~40 ms.
+        stream.set_nodelay(true)?;
         let wrapper = TcpStream { inner: stream };
         Ok((wrapper, addr))
     }
@@ -79,6 +82,7 @@ impl SocketStream for TcpStream {
         Self: Sized,
     {
         let inner = TokioTcpStream::connect(addr).await?;
+        inner.set_nodelay(true)?;
         Ok(TcpStream { inner })
     }
 
