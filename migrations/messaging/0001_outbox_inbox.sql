@@ -6,15 +6,16 @@
 create table outbox (
     -- Insert order, which is publish order.
     id bigint generated always as identity primary key,
-    -- The CloudEvents id (`ce_id`); consumers deduplicate on it.
-    event_id uuid not null unique,
+    -- The CloudEvents id (`ce_id`, a UUIDv7 from `Outbox::enqueue`); consumers deduplicate on it.
+    event_id uuid not null,
     topic text not null,
     -- The Kafka key: the aggregate (order) id, so one order's events share a partition.
     key text not null,
     -- Versioned CloudEvents type, e.g. `order.placed.v1`.
     event_type text not null,
     source text not null,
-    payload jsonb not null,
+    -- `json`, not `jsonb`: stored as written and sent as is, with no re-encoding on the way out.
+    payload json not null,
     -- W3C trace context of the transaction that wrote the row.
     traceparent text not null,
     created_at timestamptz not null default now(),
@@ -22,12 +23,11 @@ create table outbox (
     published_at timestamptz
 );
 
--- What the relay reads: small, because published rows leave it.
+-- Marking a row published rewrites it in every index, so the outbox keeps few: what the relay
+-- reads (small, because published rows leave it) and a BRIN range index, nearly free to keep, for
+-- retention and replay by time. Replay by aggregate, an operator's tool, scans.
 create index outbox_unpublished on outbox (id) where published_at is null;
--- Retention and replay by time.
-create index outbox_published_at on outbox (published_at);
--- Replay by aggregate.
-create index outbox_key on outbox (key);
+create index outbox_created_at on outbox using brin (created_at);
 
 -- Wakes the relay when a transaction that wrote events commits (notifications are delivered at
 -- commit, and identical ones within a transaction are folded into one).

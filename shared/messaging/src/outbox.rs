@@ -38,10 +38,10 @@ impl Outbox {
         data: &impl Serialize,
     ) -> sqlx::Result<Uuid> {
         let event_id = Uuid::now_v7();
-        let payload = serde_json::to_value(data).map_err(|e| sqlx::Error::Encode(e.into()))?;
+        let payload = serde_json::to_string(data).map_err(|e| sqlx::Error::Encode(e.into()))?;
         sqlx::query(
             "insert into outbox (event_id, topic, key, event_type, source, payload, traceparent)
-             values ($1, $2, $3, $4, $5, $6, $7)",
+             values ($1, $2, $3, $4, $5, $6::json, $7)",
         )
         .bind(event_id)
         .bind(&self.topic)

@@ -7,15 +7,17 @@
 //! only then marks the batch published. A crash between acknowledgement and marking re-publishes
 //! the batch; consumers drop the duplicates in their inbox.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedHeaders;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use resilience::RetryPolicy;
 use sqlx::postgres::PgListener;
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use platform::Shutdown;
 
@@ -26,6 +28,8 @@ use crate::kafka;
 pub struct RelayConfig {
     /// Most rows read and produced per round.
     pub batch_size: i64,
+    /// Batches handed to the producer before the oldest must be acknowledged.
+    pub in_flight_batches: usize,
     /// How often to look for rows when no notification came (a lost NOTIFY, a reconnect).
     pub poll_interval: Duration,
     /// How often a standby tries to become leader.
@@ -40,6 +44,7 @@ impl Default for RelayConfig {
     fn default() -> Self {
         Self {
             batch_size: 1000,
+            in_flight_batches: 4,
             poll_interval: Duration::from_secs(1),
             standby_interval: Duration::from_secs(1),
             retention: Duration::from_secs(7 * 24 * 3600),
@@ -81,27 +86,32 @@ impl std::fmt::Debug for Relay {
     }
 }
 
+/// A batch with the broker: its row ids and their acknowledgements to come.
+type InFlight = (Vec<i64>, Vec<DeliveryFuture>);
+
 #[derive(sqlx::FromRow)]
 struct OutboxRow {
     id: i64,
     topic: String,
     key: String,
     payload: String,
-    event_id: String,
+    event_id: uuid::Uuid,
     event_type: String,
     source: String,
     traceparent: String,
-    /// `created_at` in RFC 3339.
-    time: String,
+    created_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl OutboxRow {
     fn headers(&self) -> OwnedHeaders {
+        let time = self
+            .created_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         binary_headers(
-            &self.event_id,
+            &self.event_id.to_string(),
             &self.event_type,
             &self.source,
-            &self.time,
+            &time,
             &self.key,
             &self.traceparent,
         )
@@ -126,14 +136,7 @@ impl Relay {
 
     /// Publishes until nothing is left; for tests and tools. Returns how many rows it published.
     pub async fn run_until_empty(&mut self) -> Result<u64, RelayError> {
-        let mut total = 0;
-        loop {
-            let published = self.publish_batch().await?;
-            total += published;
-            if published < self.config.batch_size as u64 {
-                return Ok(total);
-            }
-        }
+        self.publish_available(None).await
     }
 
     /// Runs as leader or standby until `shutdown`.
@@ -182,18 +185,11 @@ impl Relay {
         let mut failures = 0;
         let mut next_housekeeping = Instant::now();
         while !shutdown.is_triggered() {
-            // A dead lock connection means another relay may lead now: step down before
-            // publishing anything more.
-            sqlx::query("select 1").execute(&mut lock).await?;
             if Instant::now() >= next_housekeeping {
                 self.housekeeping().await?;
                 next_housekeeping = Instant::now() + Duration::from_secs(1);
             }
-            match self.publish_batch().await {
-                Ok(published) if published == self.config.batch_size as u64 => {
-                    failures = 0;
-                    continue;
-                }
+            match self.publish_available(Some(&mut lock)).await {
                 Ok(_) => failures = 0,
                 Err(error) => {
                     failures += 1;
@@ -219,33 +215,108 @@ impl Relay {
         Ok(())
     }
 
-    /// Reads one batch in insert order, produces it, and marks it published once every message
-    /// was acknowledged. Returns how many rows it published.
-    #[tracing::instrument(name = "relay.batch", skip(self), fields(service = %self.service, size))]
-    async fn publish_batch(&mut self) -> Result<u64, RelayError> {
-        // Everything as text, ready for the wire: no JSON is parsed and re-encoded here.
-        let rows: Vec<OutboxRow> = sqlx::query_as(
-            "select id, topic, key, payload::text as payload, event_id::text as event_id,
-                    event_type, source, traceparent,
-                    to_char(created_at at time zone 'utc', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') as time
-             from outbox where published_at is null order by id limit $1",
+    /// Publishes every unpublished row in insert order, a batch at a time; returns how many.
+    ///
+    /// Up to `in_flight_batches` batches are with the broker at once (the idempotent producer
+    /// keeps their order per partition); the oldest is marked published once every message of it
+    /// was acknowledged. After a batch fails, no later batch is marked: they are published again
+    /// from the first unmarked row, in order, and consumers drop the duplicates. When leading,
+    /// the lock connection is checked before each batch: if it died, another relay may lead
+    /// now, so this one stops publishing.
+    async fn publish_available(
+        &mut self,
+        mut lock: Option<&mut PgConnection>,
+    ) -> Result<u64, RelayError> {
+        // Rows read but not yet marked are still unpublished: read past them by id.
+        let mut cursor = 0;
+        let mut in_flight = VecDeque::new();
+        let mut total = 0;
+        let outcome: Result<(), RelayError> = loop {
+            if let Some(lock) = lock.as_deref_mut()
+                && let Err(error) = sqlx::query("select 1").execute(lock).await
+            {
+                break Err(error.into());
+            }
+            if in_flight.len() >= self.config.in_flight_batches {
+                match self.settle(in_flight.pop_front()).await {
+                    Ok(marked) => total += marked,
+                    Err(error) => break Err(error),
+                }
+            }
+            let rows = match self.read_batch(cursor).await {
+                Ok(rows) if rows.is_empty() => break Ok(()),
+                Ok(rows) => rows,
+                Err(error) => break Err(error.into()),
+            };
+            cursor = rows.last().map_or(cursor, |row| row.id);
+            let full = rows.len() as i64 == self.config.batch_size;
+            match self.produce(&rows).await {
+                Ok(deliveries) => {
+                    in_flight.push_back((rows.iter().map(|row| row.id).collect(), deliveries));
+                }
+                Err(error) => break Err(error.into()),
+            }
+            if !full {
+                break Ok(());
+            }
+        };
+        let outcome = match outcome {
+            Ok(()) => loop {
+                match self.settle(in_flight.pop_front()).await {
+                    Ok(0) if in_flight.is_empty() => break Ok(()),
+                    Ok(marked) => total += marked,
+                    Err(error) => break Err(error),
+                }
+            },
+            Err(error) => Err(error),
+        };
+        if outcome.is_err() {
+            self.recreate_producer_if_fatal();
+        }
+        outcome.map(|()| total)
+    }
+
+    /// Waits for every acknowledgement of the oldest batch in flight, then marks it.
+    async fn settle(&self, batch: Option<InFlight>) -> Result<u64, RelayError> {
+        let Some((ids, deliveries)) = batch else {
+            return Ok(0);
+        };
+        let span = tracing::info_span!("relay.batch", service = %self.service, size = ids.len());
+        async {
+            for delivery in deliveries {
+                match delivery.await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err((error, _))) => return Err(error.into()),
+                    Err(_cancelled) => return Err(KafkaError::Canceled.into()),
+                }
+            }
+            Ok(self.mark(&ids).await?)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Up to a batch of unpublished rows after `cursor`, in insert order. The payload comes as
+    /// the text it was written as: no JSON is parsed and re-encoded here.
+    async fn read_batch(&self, cursor: i64) -> sqlx::Result<Vec<OutboxRow>> {
+        sqlx::query_as(
+            "select id, topic, key, payload::text as payload, event_id, event_type, source,
+                    traceparent, created_at
+             from outbox where published_at is null and id > $1 order by id limit $2",
         )
+        .bind(cursor)
         .bind(self.config.batch_size)
         .fetch_all(&self.pool)
-        .await?;
-        if rows.is_empty() {
+        .await
+    }
+
+    /// Marks acknowledged rows published.
+    async fn mark(&self, ids: &[i64]) -> sqlx::Result<u64> {
+        if ids.is_empty() {
             return Ok(0);
         }
-        tracing::Span::current().record("size", rows.len());
-
-        if let Err(error) = self.produce_all(&rows).await {
-            self.recreate_producer_if_fatal();
-            return Err(error.into());
-        }
-
-        let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
         sqlx::query("update outbox set published_at = now() where id = any($1)")
-            .bind(&ids)
+            .bind(ids)
             .execute(&self.pool)
             .await?;
         let published = ids.len() as u64;
@@ -256,8 +327,8 @@ impl Relay {
         Ok(published)
     }
 
-    /// Enqueues every message, then awaits every acknowledgement: the batch is in flight at once.
-    async fn produce_all(&self, rows: &[OutboxRow]) -> Result<(), KafkaError> {
+    /// Hands every message of a batch to the producer; returns their delivery futures.
+    async fn produce(&self, rows: &[OutboxRow]) -> Result<Vec<DeliveryFuture>, KafkaError> {
         let mut deliveries = Vec::with_capacity(rows.len());
         for row in rows {
             let mut record = FutureRecord::to(&row.topic)
@@ -281,19 +352,7 @@ impl Relay {
                 }
             }
         }
-        let mut first_error = None;
-        for delivery in deliveries {
-            match delivery.await {
-                Ok(Ok(_)) => {}
-                Ok(Err((error, _))) => {
-                    first_error.get_or_insert(error);
-                }
-                Err(_cancelled) => {
-                    first_error.get_or_insert(KafkaError::Canceled);
-                }
-            }
-        }
-        first_error.map_or(Ok(()), Err)
+        Ok(deliveries)
     }
 
     /// An idempotent producer that hit a fatal error (e.g. a sequence gap after messages timed
@@ -321,7 +380,8 @@ impl Relay {
         metrics::gauge!("outbox_oldest_unpublished_seconds", "service" => self.service.clone())
             .set(oldest.unwrap_or(0.0));
         let purged = sqlx::query(
-            "delete from outbox where published_at < now() - make_interval(secs => $1)",
+            "delete from outbox
+             where created_at < now() - make_interval(secs => $1) and published_at is not null",
         )
         .bind(self.config.retention.as_secs_f64())
         .execute(&self.pool)
