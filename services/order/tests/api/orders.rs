@@ -153,3 +153,85 @@ async fn an_idempotency_key_replays_the_same_order_and_rejects_another_body() {
     assert_eq!(error["error"], "idempotency_key_reused");
     assert_eq!(app.written().await, (1, 1));
 }
+
+/// Publishes `event_type` with `data` for `order_id` to `topic`, as another service would.
+async fn publish(app: &TestApp, topic: &str, event_type: &str, order_id: Uuid, data: Value) {
+    let event = messaging::Event {
+        id: Uuid::now_v7(),
+        event_type: event_type.to_owned(),
+        source: "/test".to_owned(),
+        time: chrono::Utc::now(),
+        subject: order_id.to_string(),
+        data,
+        traceparent: messaging::TraceContext::new_root().to_string(),
+    };
+    let payload = event.data.to_string();
+    let key = order_id.to_string();
+    let record = rdkafka::producer::FutureRecord::to(topic)
+        .key(&key)
+        .payload(&payload)
+        .headers(event.headers());
+    messaging::kafka::producer(app.env.kafka_brokers())
+        .unwrap()
+        .send(record, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+}
+
+async fn wait_for_timeline(app: &TestApp, id: &str, event: &str) -> Value {
+    for _ in 0..300 {
+        let order: Value = app
+            .get(&format!("/orders/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        if order["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"] == event)
+        {
+            return order;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{event} never reached order {id}");
+}
+
+#[tokio::test]
+async fn a_compensation_that_arrives_before_its_failure_is_not_awaited() {
+    let app = TestApp::spawn().await;
+    let placed: Value = app
+        .post_order(&order("SKU-DRILL", 1, "tok_visa", "DE"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = placed["id"].as_str().unwrap().to_owned();
+    let order_id: Uuid = id.parse().unwrap();
+
+    // Inventory reacts to PaymentFailed faster than the order reads it: the release comes first.
+    publish(
+        &app,
+        "inventory.events",
+        "inventory.released.v1",
+        order_id,
+        json!({"order_id": order_id}),
+    )
+    .await;
+    wait_for_timeline(&app, &id, "InventoryReleased").await;
+    let failure = json!({"order_id": order_id, "reason": "payment_declined"});
+    publish(
+        &app,
+        "payment.events",
+        "payment.failed.v1",
+        order_id,
+        failure,
+    )
+    .await;
+
+    let order = wait_for_timeline(&app, &id, "OrderCancelled").await;
+    assert_eq!(order["status"], "CANCELLED");
+    assert_eq!(order["cancel_reason"], "payment_declined");
+}
