@@ -10,7 +10,7 @@ STACK := target/debug/stack
 # `make up` uses docker compose where a Docker engine answers, otherwise the native stack.
 DOCKER := $(shell docker info >/dev/null 2>&1 && [ -f docker-compose.yml ] && echo yes)
 
-.PHONY: help tools build up down status ps logs demo bench test
+.PHONY: help tools build up down status ps logs demo loadtest bench test
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -68,6 +68,11 @@ endif
 demo: ## On a running system: one order down each saga path, then a table of outcomes.
 	@cargo build --quiet -p loadtest --bin demo
 	@set -a; [ -f .stack/env ] && . ./.stack/env; set +a; target/debug/demo
+
+loadtest: ## On a running system: open-model load (RATE=50 orders/s, DURATION=60 s), report and plot.
+	@cargo build --quiet --release -p loadtest --bin loadtest
+	@set -a; [ -f .stack/env ] && . ./.stack/env; set +a; target/release/loadtest \
+		$(if $(RATE),--rate $(RATE)) $(if $(DURATION),--duration $(DURATION))
 
 bench: tools ## Benchmarks: relay throughput vs a naive relay and raw produce -> target/bench/relay.json.
 	cargo bench -p messaging --bench relay

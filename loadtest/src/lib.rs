@@ -1,5 +1,8 @@
-//! A client of the running system, shared by the demo (and the load generator and chaos suite
-//! that build on it): place an order, wait for its saga to end.
+//! A client of the running system, shared by the demo, the load generator (`load`, `report`)
+//! and the chaos suite that builds on them: place an order, wait for its saga to end.
+
+pub mod load;
+pub mod report;
 
 use std::time::{Duration, Instant};
 

@@ -179,7 +179,10 @@ async fn up(dir: &Path) -> anyhow::Result<()> {
 
     start("broker", &dir, || {
         let advertised = format!("127.0.0.1:{KAFKA_PROXY_PORT}");
-        let mut command = broker::command(BROKER_PORT, &advertised, "sqlite://tansu.db")?;
+        // Durable by default; `STACK_BROKER_STORAGE=memory://tansu/` trades durability for speed.
+        let storage = std::env::var("STACK_BROKER_STORAGE")
+            .unwrap_or_else(|_| "sqlite://tansu.db".to_owned());
+        let mut command = broker::command(BROKER_PORT, &advertised, &storage)?;
         command.current_dir(&dir);
         Ok(command)
     })?;
