@@ -5,7 +5,8 @@ SHELL := /bin/bash
 # Tansu is built once into a cache outside the clone (15-20 minutes on 2 cores) and reused.
 TOOLS_DIR ?= $(HOME)/.cache/sagaworks/tools
 export TANSU_BIN := $(TOOLS_DIR)/bin/tansu
-STACK := target/debug/stack
+# The native stack runs release builds: it is what `make loadtest` measures.
+STACK := target/release/stack
 
 # `make up` uses docker compose where a Docker engine answers, otherwise the native stack.
 DOCKER := $(shell docker info >/dev/null 2>&1 && [ -f docker-compose.yml ] && echo yes)
@@ -31,8 +32,8 @@ tools: ## Install what is missing: PostgreSQL server binaries (apt) and the Tans
 		cargo install --locked --quiet tansu --features dynostore,libsql --root "$(TOOLS_DIR)"; \
 	fi
 
-build: ## Build every binary.
-	cargo build --workspace --bins
+build: ## Build every binary (release, as the native stack runs them).
+	cargo build --release --workspace --bins
 
 up: ## Start the whole system, detached, and print its endpoints (also in .stack/env).
 ifeq ($(DOCKER),yes)
