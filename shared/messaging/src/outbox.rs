@@ -23,10 +23,6 @@ impl Outbox {
         }
     }
 
-    pub fn topic(&self) -> &str {
-        &self.topic
-    }
-
     /// Writes an event inside the caller's transaction (pass `&mut *tx`); returns its `ce_id`.
     /// `subject` is the aggregate id and the Kafka key. The event joins the current trace.
     #[tracing::instrument(name = "outbox.enqueue", skip(self, conn, data), fields(subject = %subject))]

@@ -183,11 +183,16 @@ impl Relay {
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen(&format!("{schema}.outbox")).await?;
         let mut failures = 0;
-        let mut next_housekeeping = Instant::now();
+        let mut next_gauges = Instant::now();
+        let mut next_purge = Instant::now();
         while !shutdown.is_triggered() {
-            if Instant::now() >= next_housekeeping {
-                self.housekeeping().await?;
-                next_housekeeping = Instant::now() + Duration::from_secs(1);
+            if Instant::now() >= next_gauges {
+                self.record_backlog().await?;
+                next_gauges = Instant::now() + Duration::from_secs(1);
+            }
+            if Instant::now() >= next_purge {
+                self.purge().await?;
+                next_purge = Instant::now() + Duration::from_secs(60);
             }
             match self.publish_available(Some(&mut lock)).await {
                 Ok(_) => failures = 0,
@@ -367,8 +372,8 @@ impl Relay {
         }
     }
 
-    /// Gauges of the backlog, and the retention purge.
-    async fn housekeeping(&self) -> Result<(), sqlx::Error> {
+    /// The backlog gauges (once a second).
+    async fn record_backlog(&self) -> Result<(), sqlx::Error> {
         let (unpublished, oldest): (i64, Option<f64>) = sqlx::query_as(
             "select count(*), extract(epoch from now() - min(created_at))::float8
              from outbox where published_at is null",
@@ -379,6 +384,11 @@ impl Relay {
             .set(unpublished as f64);
         metrics::gauge!("outbox_oldest_unpublished_seconds", "service" => self.service.clone())
             .set(oldest.unwrap_or(0.0));
+        Ok(())
+    }
+
+    /// Deletes published rows older than the retention window (once a minute).
+    async fn purge(&self) -> Result<(), sqlx::Error> {
         let purged = sqlx::query(
             "delete from outbox
              where created_at < now() - make_interval(secs => $1) and published_at is not null",

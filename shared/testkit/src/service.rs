@@ -19,12 +19,12 @@ pub struct ServiceProcess {
 impl ServiceProcess {
     /// Starts `binary` with `env` and `HTTP_ADDR` on a free port, and waits until `/healthz`
     /// answers.
-    pub async fn start(binary: &str, env: &[(&str, &str)]) -> anyhow::Result<Self> {
+    pub async fn start(binary: &str, env: &[(String, String)]) -> anyhow::Result<Self> {
         let port = stack::free_port()?;
         let mut command = Command::new(binary);
         command
             .env("HTTP_ADDR", format!("127.0.0.1:{port}"))
-            .envs(env.iter().copied())
+            .envs(env.iter().map(|(key, value)| (key, value)))
             .stdout(Stdio::null());
         let child = TiedChild::spawn(command, Signal::SIGKILL)?;
         let pid = child.id();
@@ -54,7 +54,7 @@ impl ServiceProcess {
 pub async fn assert_serves_health_and_stops_on_sigterm(
     binary: &str,
     service: &str,
-    env: &[(&str, &str)],
+    env: &[(String, String)],
 ) {
     let process = ServiceProcess::start(binary, env).await.unwrap();
     let body = get_ok(&process.address, "/healthz").await;
@@ -69,22 +69,58 @@ pub async fn assert_serves_health_and_stops_on_sigterm(
     );
 }
 
+impl crate::TestEnv {
+    /// The environment a service binary reads to run against this test's database (through the
+    /// `postgres` proxy) and broker.
+    pub fn service_env(&self, service: &str) -> Vec<(String, String)> {
+        vec![
+            (
+                format!("{}_DATABASE_URL", service.to_uppercase()),
+                self.database_url(service),
+            ),
+            ("KAFKA_BROKERS".to_owned(), self.kafka_brokers().to_owned()),
+        ]
+    }
+
+    /// Asserts that the service at `address` (host:port) answers `/readyz` with 200, and with 503
+    /// while this environment's `postgres` proxy is cut.
+    pub async fn assert_readyz_follows_the_database(&self, address: &str) {
+        assert_eq!(get(address, "/readyz").await.0, 200);
+        self.toxiproxy()
+            .set_enabled("postgres", false)
+            .await
+            .unwrap();
+        let (status, body) = get(address, "/readyz").await;
+        self.toxiproxy()
+            .set_enabled("postgres", true)
+            .await
+            .unwrap();
+        assert_eq!(status, 503, "{body}");
+        assert!(body.contains(r#""status":"unavailable""#), "{body}");
+    }
+}
+
 /// GET over a plain TCP connection (enough here, without an HTTP client dependency); asserts a
 /// 200 and returns the body.
 async fn get_ok(address: &str, path: &str) -> String {
+    let (status, body) = get(address, path).await;
+    assert_eq!(status, 200, "GET {path}: {body}");
+    body
+}
+
+/// GET over a plain TCP connection: the status code and the body.
+async fn get(address: &str, path: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
     let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
-    assert!(
-        response.starts_with("HTTP/1.1 200"),
-        "GET {path}: {response}"
-    );
-    response
-        .split("\r\n\r\n")
+    let status = response
+        .split(' ')
         .nth(1)
-        .unwrap_or_default()
-        .to_owned()
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    (status, body.to_owned())
 }

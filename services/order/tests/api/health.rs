@@ -19,14 +19,10 @@ async fn healthz_answers_ok_and_the_service_stops_cleanly() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_binary_serves_health_and_exits_zero_on_sigterm() {
     let env = testkit::TestEnv::start().await;
-    let database_url = env.database_url("order");
     testkit::assert_serves_health_and_stops_on_sigterm(
         env!("CARGO_BIN_EXE_order"),
         "order",
-        &[
-            ("ORDER_DATABASE_URL", &database_url),
-            ("KAFKA_BROKERS", env.kafka_brokers()),
-        ],
+        &env.service_env("order"),
     )
     .await;
 }
@@ -34,21 +30,8 @@ async fn the_binary_serves_health_and_exits_zero_on_sigterm() {
 #[tokio::test]
 async fn readyz_is_ready_with_the_database_and_broker_and_503_without_the_database() {
     let app = TestApp::spawn().await;
-    assert_eq!(app.get("/readyz").await.status(), 200);
 
     app.env
-        .toxiproxy()
-        .set_enabled("postgres", false)
-        .await
-        .unwrap();
-    let cut = app.get("/readyz").await;
-    app.env
-        .toxiproxy()
-        .set_enabled("postgres", true)
-        .await
-        .unwrap();
-
-    assert_eq!(cut.status(), 503);
-    let body: serde_json::Value = cut.json().await.unwrap();
-    assert_eq!(body["status"], "unavailable");
+        .assert_readyz_follows_the_database(app.address.trim_start_matches("http://"))
+        .await;
 }

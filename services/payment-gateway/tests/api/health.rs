@@ -23,7 +23,7 @@ async fn the_binary_serves_health_and_exits_zero_on_sigterm() {
     testkit::assert_serves_health_and_stops_on_sigterm(
         env!("CARGO_BIN_EXE_payment-gateway"),
         "payment-gateway",
-        &[("GATEWAY_DATABASE_URL", &url)],
+        &[("GATEWAY_DATABASE_URL".to_owned(), url)],
     )
     .await;
 }
