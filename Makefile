@@ -11,7 +11,7 @@ STACK := target/release/stack
 # `make up` uses docker compose where a Docker engine answers, otherwise the native stack.
 DOCKER := $(shell docker info >/dev/null 2>&1 && [ -f docker-compose.yml ] && echo yes)
 
-.PHONY: help tools build up down status ps logs demo loadtest bench test
+.PHONY: help tools build up down status ps logs demo loadtest chaos bench test
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -74,6 +74,11 @@ loadtest: ## On a running system: open-model load (RATE=50 orders/s, DURATION=60
 	@cargo build --quiet --release -p loadtest --bin loadtest
 	@set -a; [ -f .stack/env ] && . ./.stack/env; set +a; target/release/loadtest \
 		$(if $(RATE),--rate $(RATE)) $(if $(DURATION),--duration $(DURATION))
+
+chaos: ## On a running system: every failure scenario under load, then the invariant audit (SCENARIO=name for one).
+	@cargo build --quiet --release -p chaos -p stack --bins
+	@set -a; [ -f .stack/env ] && . ./.stack/env; set +a; target/release/chaos run \
+		$(if $(SCENARIO),--scenario $(SCENARIO)) $(if $(DOCKER),--compose)
 
 bench: tools ## Benchmarks: relay throughput vs a naive relay and raw produce -> target/bench/relay.json.
 	cargo bench -p messaging --bench relay

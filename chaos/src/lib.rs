@@ -1,2 +1,15 @@
-//! The chaos suite lands here (issue 8). For now the crate holds `tests/compose.rs`, which keeps
-//! `docker-compose.yml` honest: this machine cannot run it, so it is checked against the code.
+//! The chaos suite behind `make chaos` (SPEC section 7): failure scenarios under load, injected
+//! through the Toxiproxy HTTP API (so the same code drives real Toxiproxy under docker compose)
+//! or by signals, each followed by an audit of every invariant over every order it placed.
+//!
+//! - `audit`: the invariant auditor (`chaos audit` on its own);
+//! - `scenario`: the scenarios and what each proves;
+//! - `control`: killing and restarting processes (native stack or compose);
+//! - `report`: the final table and `target/chaos/report.json`;
+//! - `target`: where the system under test answers.
+
+pub mod audit;
+pub mod control;
+pub mod report;
+pub mod scenario;
+pub mod target;

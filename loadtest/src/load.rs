@@ -94,14 +94,17 @@ struct Tracker {
 
 type Pending = Arc<Mutex<Tracker>>;
 
-/// Runs the load and returns what was recorded. Sets the stock it needs first: happy SKUs to
-/// 1,000,000 and `SKU-ANVIL` to 0.
-pub async fn run(client: &Client, config: &LoadConfig) -> anyhow::Result<Recorder> {
+/// Sets the stock the mix needs: happy SKUs to 1,000,000 and `SKU-ANVIL` (the out-of-stock
+/// path) to 0. Call it before `run`.
+pub async fn stock_up(client: &Client) -> anyhow::Result<()> {
     for sku in SKUS {
         client.set_stock(sku, 1_000_000).await?;
     }
-    client.set_stock("SKU-ANVIL", 0).await?;
+    client.set_stock("SKU-ANVIL", 0).await
+}
 
+/// Runs the load and returns what was recorded.
+pub async fn run(client: &Client, config: &LoadConfig) -> anyhow::Result<Recorder> {
     let recorder = Arc::new(Mutex::new(Recorder::new(config.rate)));
     let pending: Pending = Arc::default();
     let consumer = saga_watcher(&config.brokers).await?;
@@ -127,6 +130,7 @@ pub async fn run(client: &Client, config: &LoadConfig) -> anyhow::Result<Recorde
             let mut recorder = recorder.lock().unwrap();
             match result {
                 Ok(id) => {
+                    recorder.accepted(id);
                     if recorded {
                         recorder.http(http);
                     }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use plotters::prelude::*;
 use serde_json::json;
+use uuid::Uuid;
 
 #[derive(Debug)]
 pub struct Recorder {
@@ -21,6 +22,10 @@ pub struct Recorder {
     started: Option<Instant>,
     outcomes: BTreeMap<String, u64>,
     errors: u64,
+    /// Errors by kind: `HTTP <status>` or `transport`.
+    error_kinds: BTreeMap<String, u64>,
+    /// Every order the system accepted (202), recorded or not.
+    accepted: Vec<Uuid>,
     finished: u64,
     /// How long the recorded (post-warm-up) orders took to send.
     recorded_for: Duration,
@@ -38,6 +43,8 @@ impl Recorder {
             started: None,
             outcomes: BTreeMap::new(),
             errors: 0,
+            error_kinds: BTreeMap::new(),
+            accepted: Vec::new(),
             finished: 0,
             recorded_for: Duration::ZERO,
             unfinished: 0,
@@ -72,6 +79,25 @@ impl Recorder {
             eprintln!("  request failed: {error:#}");
         }
         self.errors += 1;
+        let message = error.to_string();
+        let kind = match message.strip_prefix("POST /orders answered ") {
+            Some(rest) => format!("HTTP {}", rest.get(..3).unwrap_or(rest)),
+            None => "transport".to_owned(),
+        };
+        *self.error_kinds.entry(kind).or_default() += 1;
+    }
+
+    pub fn error_kinds(&self) -> &BTreeMap<String, u64> {
+        &self.error_kinds
+    }
+
+    pub fn accepted(&mut self, id: Uuid) {
+        self.accepted.push(id);
+    }
+
+    /// The orders the system accepted, in the order their answers came.
+    pub fn accepted_orders(&self) -> &[Uuid] {
+        &self.accepted
     }
 
     pub fn finished(&self) -> u64 {
@@ -107,6 +133,7 @@ impl Recorder {
             "saga_ms": Self::percentiles(&self.saga),
             "outcomes": self.outcomes,
             "errors": self.errors,
+            "error_kinds": self.error_kinds,
             "unfinished": self.unfinished,
         })
     }

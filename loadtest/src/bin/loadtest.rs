@@ -54,7 +54,9 @@ async fn main() -> anyhow::Result<()> {
         "==> {} orders/s for {} s (first {} s not recorded), mix {:?}",
         config.rate, args.duration, args.warmup, config.mix
     );
-    let recorder = load::run(&Client::new(Endpoints::from_env()), &config).await?;
+    let client = Client::new(Endpoints::from_env());
+    load::stock_up(&client).await?;
+    let recorder = load::run(&client, &config).await?;
     recorder.print_table();
     recorder.write(&args.out)?;
     println!();

@@ -16,6 +16,10 @@ pub struct Config {
     /// Kafka bootstrap servers (the `kafka` proxy).
     #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
     pub kafka_brokers: String,
+    /// This replica's static consumer-group membership (`group.instance.id`), unique among the
+    /// service's replicas: a restart after a crash then takes its partitions back at once.
+    #[arg(long, env = "KAFKA_GROUP_INSTANCE_ID")]
+    pub kafka_group_instance_id: Option<String>,
     /// Seconds an order may stay PENDING before it is cancelled with reason `timeout`.
     #[arg(long, env = "ORDER_SAGA_DEADLINE_SECS", default_value_t = 60)]
     pub saga_deadline_secs: u64,

@@ -27,7 +27,7 @@ impl Application {
         let pool = platform::db::connect(&config.database_url, 20, Duration::from_secs(60))
             .await
             .context("cannot connect to the order database")?;
-        let messaging = Messaging::prepare(
+        let mut messaging = Messaging::prepare(
             SERVICE,
             pool.clone(),
             sqlx::migrate!("../../migrations/order"),
@@ -41,6 +41,9 @@ impl Application {
         )
         .await
         .context("cannot prepare messaging")?;
+        messaging.consumer = messaging
+            .consumer
+            .static_member(config.kafka_group_instance_id.clone());
         let state = AppState {
             pool,
             outbox: messaging::Outbox::new(SERVICE, events::ORDER_EVENTS),

@@ -30,7 +30,7 @@ impl Application {
         let pool = platform::db::connect(&config.database_url, 20, Duration::from_secs(60))
             .await
             .context("cannot connect to the payment database")?;
-        let messaging = Messaging::prepare(
+        let mut messaging = Messaging::prepare(
             SERVICE,
             pool.clone(),
             sqlx::migrate!("../../migrations/payment"),
@@ -44,6 +44,9 @@ impl Application {
         )
         .await
         .context("cannot prepare messaging")?;
+        messaging.consumer = messaging
+            .consumer
+            .static_member(config.kafka_group_instance_id.clone());
         let gateway = GatewayClient::new(GatewayConfig::new(&config.gateway_url))
             .context("cannot build the gateway client")?;
         let worker = Worker {

@@ -16,6 +16,10 @@ pub struct Config {
     /// Kafka bootstrap servers (the `kafka` proxy).
     #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
     pub kafka_brokers: String,
+    /// This replica's static consumer-group membership (`group.instance.id`), unique among the
+    /// service's replicas: a restart after a crash then takes its partitions back at once.
+    #[arg(long, env = "KAFKA_GROUP_INSTANCE_ID")]
+    pub kafka_group_instance_id: Option<String>,
     /// An admin task instead of serving (replay, DLQ).
     #[command(subcommand)]
     pub admin: Option<AdminCommand>,

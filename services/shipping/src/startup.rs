@@ -26,7 +26,7 @@ impl Application {
         let pool = platform::db::connect(&config.database_url, 20, Duration::from_secs(60))
             .await
             .context("cannot connect to the shipping database")?;
-        let messaging = Messaging::prepare(
+        let mut messaging = Messaging::prepare(
             SERVICE,
             pool.clone(),
             sqlx::migrate!("../../migrations/shipping"),
@@ -36,6 +36,9 @@ impl Application {
         )
         .await
         .context("cannot prepare messaging")?;
+        messaging.consumer = messaging
+            .consumer
+            .static_member(config.kafka_group_instance_id.clone());
         let state = AppState { pool };
         let listener = TcpListener::bind(&config.http_addr)
             .await

@@ -95,6 +95,11 @@ pub struct ConsumerConfig {
     pub retry: RetryPolicy,
     /// Upcasters by the type they read, applied until none matches (v1 → v2 → v3).
     pub upcasters: HashMap<String, Upcaster>,
+    /// `group.instance.id`: a static member (KIP-345). A restarted process with the same id
+    /// takes its partitions back at once, instead of waiting for the broker to expire the member
+    /// it replaces; Tansu never expires a crashed dynamic member, so without it a service killed
+    /// with SIGKILL comes back with no partitions. Unique per replica within the group.
+    pub instance_id: Option<String>,
 }
 
 impl ConsumerConfig {
@@ -112,7 +117,13 @@ impl ConsumerConfig {
                 jitter: true,
             },
             upcasters: HashMap::new(),
+            instance_id: None,
         }
+    }
+
+    pub fn static_member(mut self, instance_id: Option<String>) -> Self {
+        self.instance_id = instance_id;
+        self
     }
 
     pub fn upcast(mut self, from_type: &str, upcaster: Upcaster) -> Self {
@@ -184,8 +195,12 @@ pub async fn run<H: Handler>(
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let generation = Arc::new(AtomicU64::new(0));
+    let mut client = ClientConfig::new();
+    if let Some(instance) = &config.instance_id {
+        client.set("group.instance.id", instance);
+    }
     let consumer = Owned(Some(
-        ClientConfig::new()
+        client
             .set("bootstrap.servers", &config.brokers)
             .set("group.id", &config.group)
             .set("enable.auto.commit", "true")

@@ -196,6 +196,8 @@ async fn up(dir: &Path) -> anyhow::Result<()> {
             command
                 .envs(env.iter().map(|(key, value)| (key, value)))
                 .env("HTTP_ADDR", format!("127.0.0.1:{port}"))
+                // One replica per service: a restart after a crash is the same group member.
+                .env("KAFKA_GROUP_INSTANCE_ID", format!("{service}-native"))
                 .env("LOG_FORMAT", "json");
             Ok(command)
         })?;

@@ -1,0 +1,473 @@
+//! The invariant auditor (SPEC section 7): reads every service's schema and the gateway's ledger,
+//! in read-only transactions, and reports each broken invariant with the order and the facts.
+//!
+//! Invariant 7 (the DLQ holds exactly the poison injected) is about the broker, not the schemas:
+//! `scenario` checks it around each run.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+
+use crate::target::SERVICES;
+
+/// One broken invariant: its number in SPEC section 7, what it concerns (an order id, a SKU, an
+/// event) and the facts that break it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Violation {
+    pub invariant: u8,
+    pub subject: String,
+    pub facts: String,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "invariant {}: {}: {}",
+            self.invariant, self.subject, self.facts
+        )
+    }
+}
+
+/// What one audit covers.
+#[derive(Clone, Debug, Default)]
+pub struct Scope {
+    /// Orders and events created from this moment on; everything when `None`.
+    pub since: Option<DateTime<Utc>>,
+    /// Orders the system answered 202 for: each must exist.
+    pub accepted: Vec<Uuid>,
+    /// Per SKU, available + reserved + committed when the scope began; stock must be conserved.
+    pub stock: Option<BTreeMap<String, i64>>,
+}
+
+/// Reads the whole system's state through one superuser pool whose sessions are read-only.
+#[derive(Clone, Debug)]
+pub struct Auditor {
+    pool: PgPool,
+}
+
+/// What each service holds for one order.
+#[derive(Debug, sqlx::FromRow)]
+struct OrderFacts {
+    id: Uuid,
+    status: String,
+    cancel_reason: Option<String>,
+    total_cents: i64,
+    reservation: Option<String>,
+    payment: Option<String>,
+    shipment: Option<String>,
+    charges: i64,
+    captures: i64,
+    captured_cents: i64,
+    refunded_cents: i64,
+    most_refunds_per_charge: i64,
+}
+
+impl OrderFacts {
+    fn describe(&self) -> String {
+        format!(
+            "order {}{}, total {}; reservation {}, payment {}, shipment {}; gateway: {} charge(s), {} captured for {} cents, {} cents refunded",
+            self.status,
+            self.cancel_reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default(),
+            self.total_cents,
+            self.reservation.as_deref().unwrap_or("none"),
+            self.payment.as_deref().unwrap_or("none"),
+            self.shipment.as_deref().unwrap_or("none"),
+            self.charges,
+            self.captures,
+            self.captured_cents,
+            self.refunded_cents,
+        )
+    }
+
+    /// Invariants 1, 2, 3 and the gateway half of 6 for this order.
+    fn check(&self, violations: &mut Vec<Violation>) {
+        let mut broken = |invariant: u8, what: &str| {
+            violations.push(Violation {
+                invariant,
+                subject: format!("order {}", self.id),
+                facts: format!("{what}: {}", self.describe()),
+            });
+        };
+        let net = self.captured_cents - self.refunded_cents;
+        match self.status.as_str() {
+            "CONFIRMED" => {
+                if self.reservation.as_deref() != Some("COMMITTED") {
+                    broken(2, "confirmed without a committed reservation");
+                }
+                if self.captures != 1 || net != self.total_cents {
+                    broken(2, "confirmed without exactly one capture of its total");
+                }
+                if self.shipment.as_deref() != Some("SCHEDULED") {
+                    broken(2, "confirmed without a scheduled shipment");
+                }
+            }
+            "CANCELLED" => {
+                if matches!(self.reservation.as_deref(), Some("HELD" | "COMMITTED")) {
+                    broken(3, "cancelled with stock still held or sold");
+                }
+                if net != 0 {
+                    broken(3, "cancelled with money kept (captures - refunds != 0)");
+                }
+                if self.shipment.as_deref() == Some("SCHEDULED") {
+                    broken(3, "cancelled with a live shipment");
+                }
+            }
+            _ => broken(1, "not finished"),
+        }
+        if self.charges > 1 {
+            broken(6, "charged more than once");
+        }
+        if self.most_refunds_per_charge > 1 {
+            broken(6, "refunded more than once");
+        }
+    }
+}
+
+impl Auditor {
+    pub async fn connect(admin_url: &str) -> anyhow::Result<Self> {
+        let options = PgConnectOptions::from_str(admin_url)?
+            .options([("default_transaction_read_only", "on")])
+            .application_name("chaos-auditor");
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// Every violation in `scope`, invariants 1-6.
+    pub async fn audit(&self, scope: &Scope) -> anyhow::Result<Vec<Violation>> {
+        let mut violations = Vec::new();
+        self.orders(scope, &mut violations).await?;
+        self.stock(scope, &mut violations).await?;
+        self.events(scope, &mut violations).await?;
+        Ok(violations)
+    }
+
+    /// Audits until `settle` has passed with no violation (the sagas and their compensations have
+    /// drained), or `patience` runs out: then returns what is still broken.
+    pub async fn wait_clean(
+        &self,
+        scope: &Scope,
+        patience: Duration,
+        settle: Duration,
+    ) -> anyhow::Result<Vec<Violation>> {
+        let started = tokio::time::Instant::now();
+        let mut clean_since: Option<tokio::time::Instant> = None;
+        loop {
+            let violations = self.audit(scope).await?;
+            let now = tokio::time::Instant::now();
+            if violations.is_empty() {
+                let since = *clean_since.get_or_insert(now);
+                if now - since >= settle {
+                    return Ok(violations);
+                }
+            } else {
+                clean_since = None;
+                if now - started >= patience {
+                    return Ok(violations);
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// Invariant 1 for accepted orders that are not stored at all, then 1-3 and 6 per order.
+    async fn orders(&self, scope: &Scope, violations: &mut Vec<Violation>) -> anyhow::Result<()> {
+        let missing: Vec<Uuid> = sqlx::query_scalar(
+            r#"select id from unnest($1::uuid[]) id
+               where not exists (select 1 from "order".orders o where o.id = id)"#,
+        )
+        .bind(&scope.accepted)
+        .fetch_all(&self.pool)
+        .await?;
+        violations.extend(missing.into_iter().map(|id| Violation {
+            invariant: 1,
+            subject: format!("order {id}"),
+            facts: "accepted with 202 but not stored".into(),
+        }));
+
+        let facts: Vec<OrderFacts> = sqlx::query_as(
+            r#"with charges as (
+                   select c.order_id,
+                          count(*) as charges,
+                          count(*) filter (where c.status = 'captured') as captures,
+                          coalesce(sum(c.amount_cents) filter (where c.status = 'captured'), 0)::bigint as captured_cents,
+                          coalesce(sum(r.refunded), 0)::bigint as refunded_cents,
+                          coalesce(max(r.refunds), 0) as most_refunds_per_charge
+                   from gateway.charges c
+                   left join lateral (
+                       select sum(amount_cents) as refunded, count(*) as refunds
+                       from gateway.refunds where charge_id = c.id
+                   ) r on true
+                   group by c.order_id
+               )
+               select o.id, o.status, o.cancel_reason, o.total_cents,
+                      r.status as reservation, p.status as payment, s.status as shipment,
+                      coalesce(c.charges, 0) as charges, coalesce(c.captures, 0) as captures,
+                      coalesce(c.captured_cents, 0) as captured_cents,
+                      coalesce(c.refunded_cents, 0) as refunded_cents,
+                      coalesce(c.most_refunds_per_charge, 0) as most_refunds_per_charge
+               from "order".orders o
+               left join inventory.reservations r on r.order_id = o.id
+               left join payment.payments p on p.order_id = o.id
+               left join shipping.shipments s on s.order_id = o.id
+               left join charges c on c.order_id = o.id
+               where $1::timestamptz is null or o.created_at >= $1 or o.id = any($2)
+               order by o.created_at"#,
+        )
+        .bind(scope.since)
+        .bind(&scope.accepted)
+        .fetch_all(&self.pool)
+        .await?;
+        for order in &facts {
+            order.check(violations);
+        }
+        Ok(())
+    }
+
+    /// Invariant 4: each product's counters match the reservations behind them, and its total
+    /// is what it was when the scope began.
+    async fn stock(&self, scope: &Scope, violations: &mut Vec<Violation>) -> anyhow::Result<()> {
+        let rows = sqlx::query(
+            r#"with lines as (
+                   select line->>'sku' as sku, r.status, sum((line->>'quantity')::bigint) as quantity
+                   from inventory.reservations r, jsonb_array_elements(r.lines) line
+                   where r.status in ('HELD', 'COMMITTED')
+                   group by 1, 2
+               )
+               select p.sku, p.available::bigint, p.reserved::bigint, p.committed::bigint,
+                      coalesce((select quantity from lines where sku = p.sku and status = 'HELD'), 0)::bigint as held,
+                      coalesce((select quantity from lines where sku = p.sku and status = 'COMMITTED'), 0)::bigint as sold
+               from inventory.products p order by p.sku"#,
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for row in rows {
+            let sku: String = row.get("sku");
+            let (available, reserved, committed, held, sold): (i64, i64, i64, i64, i64) = (
+                row.get("available"),
+                row.get("reserved"),
+                row.get("committed"),
+                row.get("held"),
+                row.get("sold"),
+            );
+            let facts = format!(
+                "available {available}, reserved {reserved} (held by reservations {held}), committed {committed} (by reservations {sold})"
+            );
+            let mut broken = |what: String| {
+                violations.push(Violation {
+                    invariant: 4,
+                    subject: sku.clone(),
+                    facts: format!("{what}: {facts}"),
+                });
+            };
+            if reserved != held || committed != sold {
+                broken("counters disagree with the reservations".into());
+            }
+            if let Some(initial) = scope.stock.as_ref().and_then(|stock| stock.get(&sku)) {
+                let total = available + reserved + committed;
+                if total != *initial {
+                    broken(format!("not conserved: {total} units, was {initial}"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Invariants 5 and 6 on the event log: every outbox row is published and applied by every
+    /// consumer of its topic (in that consumer's inbox, not dead-lettered); no service emitted two
+    /// different events of one type for one order.
+    async fn events(&self, scope: &Scope, violations: &mut Vec<Violation>) -> anyhow::Result<()> {
+        for (producer, _) in SERVICES {
+            let unpublished: Vec<(i64, Option<DateTime<Utc>>)> = sqlx::query_as(&format!(
+                r#"select count(*), min(created_at) from "{producer}".outbox
+                   where published_at is null and ($1::timestamptz is null or created_at >= $1)"#
+            ))
+            .bind(scope.since)
+            .fetch_all(&self.pool)
+            .await?;
+            if let Some((count, Some(oldest))) = unpublished.first().filter(|(n, _)| *n > 0) {
+                violations.push(Violation {
+                    invariant: 5,
+                    subject: format!("{producer} outbox"),
+                    facts: format!("{count} event(s) not published, oldest written {oldest}"),
+                });
+            }
+
+            for (consumer, topics) in SERVICES {
+                let lost: Vec<(Uuid, String, String)> = sqlx::query_as(&format!(
+                    r#"select o.event_id, o.event_type, o.key from "{producer}".outbox o
+                       where o.published_at is not null and o.topic = any($2)
+                         and ($1::timestamptz is null or o.created_at >= $1)
+                         and not exists (select 1 from "{consumer}".inbox i
+                                         where i.event_id = o.event_id and not i.dead_lettered)
+                       order by o.id limit 20"#
+                ))
+                .bind(scope.since)
+                .bind(topics)
+                .fetch_all(&self.pool)
+                .await?;
+                violations.extend(lost.into_iter().map(|(id, event_type, key)| Violation {
+                    invariant: 5,
+                    subject: format!("event {id}"),
+                    facts: format!(
+                        "{event_type} of order {key} from {producer} published but not applied by {consumer}"
+                    ),
+                }));
+            }
+
+            let doubled: Vec<(String, String, i64)> = sqlx::query_as(&format!(
+                r#"select key, event_type, count(distinct event_id) from "{producer}".outbox
+                   where $1::timestamptz is null or created_at >= $1
+                   group by key, event_type having count(distinct event_id) > 1
+                   limit 20"#
+            ))
+            .bind(scope.since)
+            .fetch_all(&self.pool)
+            .await?;
+            violations.extend(
+                doubled
+                    .into_iter()
+                    .map(|(key, event_type, count)| Violation {
+                        invariant: 6,
+                        subject: format!("order {key}"),
+                        facts: format!("{producer} emitted {count} different {event_type} events"),
+                    }),
+            );
+        }
+        Ok(())
+    }
+
+    /// The database's clock, which stamps every row the audit selects by time.
+    pub async fn now(&self) -> anyhow::Result<DateTime<Utc>> {
+        Ok(sqlx::query_scalar("select now()")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// Unpublished outbox rows of all services.
+    pub async fn backlog(&self) -> anyhow::Result<u64> {
+        let mut total = 0;
+        for (service, _) in SERVICES {
+            let count: i64 = sqlx::query_scalar(&format!(
+                r#"select count(*) from "{service}".outbox where published_at is null"#
+            ))
+            .fetch_one(&self.pool)
+            .await?;
+            total += count as u64;
+        }
+        Ok(total)
+    }
+
+    /// How the orders in `scope` ended.
+    pub async fn outcomes(&self, scope: &Scope) -> anyhow::Result<Outcomes> {
+        let rows: Vec<(String, Option<String>, i64, Option<f64>)> = sqlx::query_as(
+            r#"select status, cancel_reason, count(*),
+                      max(extract(epoch from finished_at - created_at))::float8
+               from "order".orders
+               where $1::timestamptz is null or created_at >= $1 or id = any($2)
+               group by 1, 2"#,
+        )
+        .bind(scope.since)
+        .bind(&scope.accepted)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut outcomes = Outcomes::default();
+        for (status, reason, count, longest) in rows {
+            outcomes.orders += count as u64;
+            match status.as_str() {
+                "CONFIRMED" => outcomes.confirmed += count as u64,
+                "CANCELLED" => {
+                    *outcomes
+                        .cancelled
+                        .entry(reason.unwrap_or_else(|| "-".into()))
+                        .or_default() += count as u64;
+                }
+                _ => {}
+            }
+            let longest_ms = (longest.unwrap_or(0.0) * 1000.0) as u64;
+            outcomes.max_saga_ms = outcomes.max_saga_ms.max(longest_ms);
+        }
+        Ok(outcomes)
+    }
+
+    /// Per SKU, available + reserved + committed: the baseline of stock conservation.
+    pub async fn stock_totals(&self) -> anyhow::Result<BTreeMap<String, i64>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "select sku, (available + reserved + committed)::bigint from inventory.products",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// Counts that any applied effect changes: rows by status in every table, the gateway's
+    /// ledger, stock counters, timelines and outboxes. Equal before and after a replay means the
+    /// replay changed nothing.
+    pub async fn fingerprint(&self) -> anyhow::Result<BTreeMap<String, i64>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            r#"select 'orders ' || status || ' ' || coalesce(cancel_reason, '-'), count(*) from "order".orders group by 1
+               union all select 'order timeline entries', count(*) from "order".order_timeline
+               union all select 'reservations ' || status, count(*) from inventory.reservations group by 1
+               union all select 'stock available', coalesce(sum(available), 0) from inventory.products
+               union all select 'stock reserved', coalesce(sum(reserved), 0) from inventory.products
+               union all select 'stock committed', coalesce(sum(committed), 0) from inventory.products
+               union all select 'payments ' || status, count(*) from payment.payments group by 1
+               union all select 'payment attempts', coalesce(sum(attempts), 0) from payment.payments
+               union all select 'shipments ' || status, count(*) from shipping.shipments group by 1
+               union all select 'gateway charges ' || status, count(*) from gateway.charges group by 1
+               union all select 'gateway refunds', count(*) from gateway.refunds
+               union all select 'order outbox', count(*) from "order".outbox
+               union all select 'inventory outbox', count(*) from inventory.outbox
+               union all select 'payment outbox', count(*) from payment.outbox
+               union all select 'shipping outbox', count(*) from shipping.outbox"#,
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
+}
+
+/// How the orders of a scope ended.
+#[derive(Clone, Debug, Default)]
+pub struct Outcomes {
+    pub orders: u64,
+    pub confirmed: u64,
+    /// CANCELLED by reason.
+    pub cancelled: BTreeMap<String, u64>,
+    /// The longest saga, placement to terminal status.
+    pub max_saga_ms: u64,
+}
+
+/// What differs between two fingerprints, one line per count.
+pub fn differences(before: &BTreeMap<String, i64>, after: &BTreeMap<String, i64>) -> String {
+    let mut text = String::new();
+    for key in before
+        .keys()
+        .chain(after.keys().filter(|k| !before.contains_key(*k)))
+    {
+        let (was, is) = (before.get(key), after.get(key));
+        if was != is {
+            let _ = write!(
+                text,
+                "{key}: {} -> {}; ",
+                was.copied().unwrap_or(0),
+                is.copied().unwrap_or(0)
+            );
+        }
+    }
+    text
+}

@@ -1,0 +1,125 @@
+//! Killing and restarting the system's processes: the one fault Toxiproxy cannot inject.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::Context;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+/// The processes of the system under test. A part is a service name or `broker`.
+pub trait Processes {
+    /// Kills `part` with SIGKILL, as a crash would.
+    fn kill(&mut self, part: &str) -> impl Future<Output = anyhow::Result<()>> + Send;
+    /// Starts `part` again; returns once it is ready.
+    fn restart(&mut self, part: &str) -> impl Future<Output = anyhow::Result<()>> + Send;
+    /// Whether the broker keeps its data across a SIGKILL (so killing it is a fair scenario).
+    fn durable_broker(&self) -> bool;
+}
+
+/// The native stack of `make up`: pids in `<dir>/pids`, restarts by `stack up` (idempotent: it
+/// starts what is not running and waits for it to be ready).
+#[derive(Debug)]
+pub struct NativeStack {
+    pub dir: PathBuf,
+    pub stack: PathBuf,
+}
+
+impl NativeStack {
+    /// The stack in `dir`, restarted with the `stack` binary built next to this one.
+    pub fn new(dir: PathBuf) -> anyhow::Result<Self> {
+        let stack = std::env::current_exe()?.with_file_name("stack");
+        anyhow::ensure!(
+            stack.exists(),
+            "{} is not built (make build)",
+            stack.display()
+        );
+        anyhow::ensure!(
+            dir.join("pids").is_dir(),
+            "no native stack in {}: run `make up`",
+            dir.display()
+        );
+        Ok(Self { dir, stack })
+    }
+
+    fn pid(&self, part: &str) -> anyhow::Result<u32> {
+        let file = self.dir.join("pids").join(format!("{part}.pid"));
+        stack::process::running_pid(&file).with_context(|| format!("{part} is not running"))
+    }
+}
+
+impl Processes for NativeStack {
+    async fn kill(&mut self, part: &str) -> anyhow::Result<()> {
+        let pid = self.pid(part)?;
+        kill(Pid::from_raw(pid as i32), Signal::SIGKILL)?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while stack::process::is_alive(pid) {
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "{part} (pid {pid}) survived SIGKILL"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+
+    async fn restart(&mut self, part: &str) -> anyhow::Result<()> {
+        let mut command = tokio::process::Command::new(&self.stack);
+        command.arg("--dir").arg(&self.dir).arg("up");
+        let output = command.output().await?;
+        anyhow::ensure!(
+            output.status.success(),
+            "`stack up` could not restart {part}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok(())
+    }
+
+    fn durable_broker(&self) -> bool {
+        // The storage engine is on the broker's command line.
+        self.pid("broker")
+            .ok()
+            .and_then(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).ok())
+            .is_some_and(|line| String::from_utf8_lossy(&line).contains("sqlite://"))
+    }
+}
+
+/// The system of `docker compose up`: the same faults through `docker compose kill` and `start`.
+#[derive(Debug, Default)]
+pub struct Compose;
+
+impl Compose {
+    fn compose(args: &[&str]) -> anyhow::Result<()> {
+        let status = Command::new("docker")
+            .arg("compose")
+            .args(args)
+            .status()
+            .context("cannot run `docker compose`")?;
+        anyhow::ensure!(
+            status.success(),
+            "`docker compose {}` failed",
+            args.join(" ")
+        );
+        Ok(())
+    }
+
+    fn service(part: &str) -> &str {
+        if part == "broker" { "kafka" } else { part }
+    }
+}
+
+impl Processes for Compose {
+    async fn kill(&mut self, part: &str) -> anyhow::Result<()> {
+        Self::compose(&["kill", "-s", "SIGKILL", Self::service(part)])
+    }
+
+    async fn restart(&mut self, part: &str) -> anyhow::Result<()> {
+        Self::compose(&["up", "-d", "--wait", Self::service(part)])
+    }
+
+    fn durable_broker(&self) -> bool {
+        true
+    }
+}

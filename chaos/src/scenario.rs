@@ -1,0 +1,552 @@
+//! The scenarios (SPEC section 7). Each one resets the proxies, stocks up, starts load, injects its
+//! fault through the Toxiproxy API (or a signal) while the load runs, heals it, waits for the
+//! sagas to drain and audits every order it placed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use loadtest::Client;
+use loadtest::load::{self, LoadConfig};
+use messaging::Event;
+use messaging::admin::ReplaySelection;
+use rdkafka::producer::FutureRecord;
+use serde::Serialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::audit::{Auditor, Scope, Violation, differences};
+use crate::control::Processes;
+use crate::target::{SERVICES, Target, consumers_of};
+
+/// Every scenario, in the order `make chaos` runs them.
+pub const SCENARIOS: [&str; 11] = [
+    "gateway-latency",
+    "gateway-down",
+    "broker-outage",
+    "postgres-cut",
+    "kill-order",
+    "kill-inventory",
+    "kill-payment",
+    "kill-shipping",
+    "replay",
+    "poison",
+    "broker-kill",
+];
+
+/// How hard and how long: `Settings::full()` for `make chaos`, smaller ones in tests.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Orders per second of background load.
+    pub rate: f64,
+    /// Orders per scenario.
+    pub orders: u64,
+    /// How long the broker (`kafka` proxy) is away.
+    pub broker_outage: Duration,
+    /// How long the `postgres` proxy is cut.
+    pub postgres_cut: Duration,
+    /// How long calls to the gateway are slow (3 s each, above the 2 s slow-call threshold).
+    pub gateway_latency: Duration,
+    /// How long the gateway is down: must exceed the payment deadline.
+    pub gateway_down: Duration,
+    /// How long a killed process stays down before its restart.
+    pub kill_down: Duration,
+    /// How long the sagas may take to drain after the load (saga deadline plus drain time).
+    pub patience: Duration,
+    /// How long the audit must stay clean to count as drained.
+    pub settle: Duration,
+}
+
+impl Settings {
+    /// SPEC's holds against the stack's deadlines (saga 60 s, payment 45 s).
+    pub fn full(rate: f64, orders: u64) -> Self {
+        Self {
+            rate,
+            orders,
+            broker_outage: Duration::from_secs(30),
+            postgres_cut: Duration::from_secs(10),
+            gateway_latency: Duration::from_secs(20),
+            gateway_down: Duration::from_secs(55),
+            kill_down: Duration::from_secs(3),
+            patience: Duration::from_secs(60 + 120),
+            settle: Duration::from_secs(5),
+        }
+    }
+}
+
+/// One scenario's row of the final table and of `target/chaos/report.json`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Outcome {
+    pub scenario: String,
+    pub orders: u64,
+    pub confirmed: u64,
+    /// CANCELLED orders by reason.
+    pub cancelled: BTreeMap<String, u64>,
+    /// Longest time from placement to a terminal status, of the orders placed.
+    pub max_saga_ms: u64,
+    /// Requests refused while the fault was on, by kind (`HTTP 503`, `transport`).
+    pub rejected: BTreeMap<String, u64>,
+    /// Circuit-breaker transitions the payment service reported.
+    pub breaker_transitions: u64,
+    /// The largest outbox backlog (unpublished events of all services) seen.
+    pub max_backlog: i64,
+    /// Dead letters the scenario added.
+    pub dlq: usize,
+    pub violations: Vec<Violation>,
+    pub seconds: f64,
+    /// Why it did not run, when it did not.
+    pub skipped: Option<String>,
+}
+
+/// Runs `name` against `target`.
+pub async fn run<P: Processes>(
+    name: &str,
+    target: &Target,
+    processes: &mut P,
+    settings: &Settings,
+) -> anyhow::Result<Outcome> {
+    anyhow::ensure!(
+        SCENARIOS.contains(&name),
+        "no scenario `{name}`; there are: {}",
+        SCENARIOS.join(", ")
+    );
+    let mut outcome = Outcome {
+        scenario: name.to_owned(),
+        ..Outcome::default()
+    };
+    if name == "broker-kill" && !processes.durable_broker() {
+        outcome.skipped = Some("the broker keeps its data in memory".into());
+        println!("==> {name}: skipped: the broker does not keep its data across a kill");
+        return Ok(outcome);
+    }
+    let started = Instant::now();
+    let client = Client::new(target.endpoints.clone());
+    let toxiproxy = toxiproxy::Client::new(target.toxiproxy.clone());
+    let auditor = Auditor::connect(&target.admin_database).await?;
+
+    step(name, "resetting proxies and gateway faults, stocking up");
+    toxiproxy.reset().await?;
+    client.gateway_faults(None).await?;
+    load::stock_up(&client).await?;
+    let since = auditor.now().await?;
+    let stock = auditor.stock_totals().await?;
+    let dead_before = dead_letters(&target.brokers).await?;
+
+    let config = LoadConfig {
+        rate: settings.rate,
+        duration: Duration::from_secs_f64(settings.orders as f64 / settings.rate),
+        warmup: Duration::ZERO,
+        mix: [85, 5, 5, 5],
+        skus: 7,
+        drain: Duration::ZERO,
+        brokers: target.brokers.clone(),
+    };
+    step(
+        name,
+        &format!("{} orders at {}/s", settings.orders, settings.rate),
+    );
+    let sampler = Sampler::start(target.payment.clone(), auditor.clone());
+    // The fault starts a quarter into the load, so it hits sagas in every step.
+    let lead = config.duration / 4;
+    let (recorder, injected) = tokio::join!(load::run(&client, &config), async {
+        tokio::time::sleep(lead).await;
+        inject(name, target, &toxiproxy, &client, processes, settings).await
+    });
+    let recorder = recorder?;
+    let injected = injected?;
+
+    step(
+        name,
+        "load sent; waiting for the sagas to drain, then auditing",
+    );
+    let scope = Scope {
+        since: Some(since),
+        accepted: recorder.accepted_orders().to_vec(),
+        stock: Some(stock),
+    };
+    let mut violations = auditor
+        .wait_clean(&scope, settings.patience, settings.settle)
+        .await?;
+
+    if name == "replay" && violations.is_empty() {
+        violations.extend(replay_everything(target, &auditor, &scope, settings).await?);
+    }
+
+    let dead_after = dead_letters(&target.brokers).await?;
+    let added: BTreeSet<_> = dead_after.difference(&dead_before).cloned().collect();
+    outcome.dlq = added.len();
+    violations.extend(check_dead_letters(&added, &injected.poison));
+
+    let (transitions, max_backlog) = sampler.stop().await;
+    outcome.breaker_transitions = transitions;
+    outcome.max_backlog = max_backlog;
+    outcome.rejected = recorder.error_kinds().clone();
+    violations.extend(check_fault_took_effect(name, &outcome, &auditor, &scope).await?);
+
+    let stats = auditor.outcomes(&scope).await?;
+    outcome.orders = stats.orders;
+    outcome.confirmed = stats.confirmed;
+    outcome.cancelled = stats.cancelled;
+    outcome.max_saga_ms = stats.max_saga_ms;
+    outcome.violations = violations;
+    outcome.seconds = started.elapsed().as_secs_f64();
+    step(
+        name,
+        &format!(
+            "{} orders, {} confirmed, {} cancelled, {} violation(s), {:.0} s",
+            outcome.orders,
+            outcome.confirmed,
+            outcome.cancelled.values().sum::<u64>(),
+            outcome.violations.len(),
+            outcome.seconds
+        ),
+    );
+    for violation in outcome.violations.iter().take(20) {
+        println!("    {violation}");
+    }
+    Ok(outcome)
+}
+
+fn step(scenario: &str, message: &str) {
+    println!("==> {scenario}: {message}");
+}
+
+fn act(message: &str) {
+    println!("  --> {message}");
+}
+
+/// What the fault left behind for the audit.
+#[derive(Debug, Default)]
+struct Injected {
+    /// Poison messages produced: (topic, partition, offset).
+    poison: Vec<(String, i32, i64)>,
+}
+
+async fn inject<P: Processes>(
+    name: &str,
+    target: &Target,
+    toxiproxy: &toxiproxy::Client,
+    client: &Client,
+    processes: &mut P,
+    settings: &Settings,
+) -> anyhow::Result<Injected> {
+    let mut injected = Injected::default();
+    match name {
+        "gateway-latency" => {
+            act(&format!(
+                "gateway calls take 3 s for {:?}",
+                settings.gateway_latency
+            ));
+            let toxic = json!({"name": "slow_gateway", "type": "latency", "stream": "downstream",
+                               "toxicity": 1.0, "attributes": {"latency": 3000, "jitter": 0}});
+            toxiproxy.add_toxic("payment_gateway", toxic).await?;
+            tokio::time::sleep(settings.gateway_latency).await;
+            toxiproxy
+                .remove_toxic("payment_gateway", "slow_gateway")
+                .await?;
+            act("gateway latency healed");
+        }
+        "gateway-down" => {
+            let half = settings.gateway_down / 2;
+            act(&format!("gateway answers 503 for {half:?}"));
+            client.gateway_faults(Some(json!({"down": true}))).await?;
+            tokio::time::sleep(half).await;
+            act(&format!("gateway refuses connections for {half:?}"));
+            toxiproxy.set_enabled("payment_gateway", false).await?;
+            tokio::time::sleep(half).await;
+            toxiproxy.set_enabled("payment_gateway", true).await?;
+            client.gateway_faults(None).await?;
+            act("gateway back");
+        }
+        "broker-outage" => {
+            cut(toxiproxy, "kafka", settings.broker_outage).await?;
+        }
+        "postgres-cut" => {
+            cut(toxiproxy, "postgres", settings.postgres_cut).await?;
+        }
+        "replay" => {
+            // The replay itself runs once the load has drained, so its effect can be measured.
+        }
+        "poison" => {
+            injected.poison = poison(&target.brokers).await?;
+            act(&format!(
+                "produced {} poison messages (undecodable and unknown type, to each topic)",
+                injected.poison.len()
+            ));
+        }
+        "broker-kill" => {
+            act("SIGKILL broker");
+            processes.kill("broker").await?;
+            tokio::time::sleep(settings.kill_down).await;
+            processes.restart("broker").await?;
+            act("broker restarted on its durable storage");
+        }
+        kill => {
+            let service = kill.trim_start_matches("kill-");
+            act(&format!("SIGKILL {service}"));
+            processes.kill(service).await?;
+            tokio::time::sleep(settings.kill_down).await;
+            processes.restart(service).await?;
+            act(&format!("{service} restarted and ready"));
+        }
+    }
+    Ok(injected)
+}
+
+async fn cut(toxiproxy: &toxiproxy::Client, proxy: &str, hold: Duration) -> anyhow::Result<()> {
+    act(&format!("proxy {proxy} disabled for {hold:?}"));
+    toxiproxy.set_enabled(proxy, false).await?;
+    tokio::time::sleep(hold).await;
+    toxiproxy.set_enabled(proxy, true).await?;
+    act(&format!("proxy {proxy} enabled again"));
+    Ok(())
+}
+
+/// Replays every outbox event of every service at once, waits for the consumers, and compares
+/// the whole system's state before and after: any difference is a duplicate effect.
+async fn replay_everything(
+    target: &Target,
+    auditor: &Auditor,
+    scope: &Scope,
+    settings: &Settings,
+) -> anyhow::Result<Vec<Violation>> {
+    let before = auditor.fingerprint().await?;
+    let mut replayed = 0;
+    for (service, url) in &target.databases {
+        let pool = sqlx::PgPool::connect(url).await?;
+        let count = messaging::admin::replay(&pool, &ReplaySelection::default()).await?;
+        pool.close().await;
+        act(&format!(
+            "{service}: {count} events marked for re-publication"
+        ));
+        replayed += count;
+    }
+    // Every event published again (the audit checks outboxes), then time for consumers to read.
+    let mut violations = auditor
+        .wait_clean(scope, settings.patience, settings.settle * 2)
+        .await?;
+    let after = auditor.fingerprint().await?;
+    if before != after {
+        violations.push(Violation {
+            invariant: 6,
+            subject: format!("replay of {replayed} events"),
+            facts: format!("state changed: {}", differences(&before, &after)),
+        });
+    }
+    if replayed == 0 {
+        violations.push(no_effect("replay", "nothing was replayed"));
+    }
+    Ok(violations)
+}
+
+/// Two messages to each saga topic: bytes that are no event, and an event of a type nobody
+/// knows. Returns where each landed.
+async fn poison(brokers: &str) -> anyhow::Result<Vec<(String, i32, i64)>> {
+    let producer = messaging::kafka::producer(brokers)?;
+    let mut landed = Vec::new();
+    for topic in events::TOPICS {
+        let key = Uuid::now_v7().to_string();
+        let undecodable = FutureRecord::to(topic)
+            .key(&key)
+            .payload("\u{1}not an event");
+        let unknown = Event {
+            id: Uuid::now_v7(),
+            event_type: "chaos.unknown.v1".into(),
+            source: "/chaos".into(),
+            time: chrono::Utc::now(),
+            subject: key.clone(),
+            data: json!({"poison": true}),
+            traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into(),
+        };
+        let payload = unknown.data.to_string();
+        let unknown_record = FutureRecord::to(topic)
+            .key(&key)
+            .payload(payload.as_str())
+            .headers(unknown.headers());
+        for record in [undecodable, unknown_record] {
+            let delivery = producer
+                .send(record, Duration::from_secs(10))
+                .await
+                .map_err(|(error, _)| error)?;
+            landed.push((topic.to_owned(), delivery.partition, delivery.offset));
+        }
+    }
+    Ok(landed)
+}
+
+/// A dead letter: (group, original topic, original partition, original offset). An undecodable
+/// message has no id for the inbox to remember, so a rebalance can dead-letter it twice: it is
+/// the same dead letter, counted once.
+type DeadLetter = (String, String, i32, i64);
+
+async fn dead_letters(brokers: &str) -> anyhow::Result<BTreeSet<DeadLetter>> {
+    let mut all = BTreeSet::new();
+    for (group, _) in SERVICES {
+        for letter in messaging::admin::dlq_list(brokers, group).await? {
+            let original = (
+                letter.original_topic.unwrap_or_default(),
+                letter
+                    .original_partition
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(-1),
+                letter
+                    .original_offset
+                    .and_then(|o| o.parse().ok())
+                    .unwrap_or(-1),
+            );
+            all.insert((group.to_owned(), original.0, original.1, original.2));
+        }
+    }
+    Ok(all)
+}
+
+/// Invariant 7: the dead letters added are exactly the poison injected, once per consumer group
+/// of its topic.
+fn check_dead_letters(
+    added: &BTreeSet<DeadLetter>,
+    poison: &[(String, i32, i64)],
+) -> Vec<Violation> {
+    let expected: BTreeSet<DeadLetter> = poison
+        .iter()
+        .flat_map(|(topic, partition, offset)| {
+            consumers_of(topic)
+                .map(move |group| (group.to_owned(), topic.clone(), *partition, *offset))
+        })
+        .collect();
+    let missing = expected
+        .difference(added)
+        .map(|(group, topic, partition, offset)| Violation {
+            invariant: 7,
+            subject: format!("{group}.dlq"),
+            facts: format!("poison at {topic}/{partition}@{offset} is not in it"),
+        });
+    let unexpected = added
+        .difference(&expected)
+        .map(|(group, topic, partition, offset)| Violation {
+            invariant: 7,
+            subject: format!("{group}.dlq"),
+            facts: format!("holds {topic}/{partition}@{offset}, which is no injected poison"),
+        });
+    missing.chain(unexpected).collect()
+}
+
+fn no_effect(scenario: &str, facts: &str) -> Violation {
+    Violation {
+        invariant: 0,
+        subject: format!("scenario {scenario}"),
+        facts: format!("the fault had no visible effect, so it proved nothing: {facts}"),
+    }
+}
+
+/// A scenario proves something only if its fault showed: invariant "0" says it did not.
+async fn check_fault_took_effect(
+    name: &str,
+    outcome: &Outcome,
+    auditor: &Auditor,
+    scope: &Scope,
+) -> anyhow::Result<Vec<Violation>> {
+    let mut violations = Vec::new();
+    match name {
+        "gateway-latency" if outcome.breaker_transitions == 0 => {
+            violations.push(no_effect(name, "the breaker never opened"));
+        }
+        "gateway-down" => {
+            let stats = auditor.outcomes(scope).await?;
+            if !stats.cancelled.contains_key("payment_unavailable") {
+                violations.push(no_effect(
+                    name,
+                    "no order was cancelled payment_unavailable",
+                ));
+            }
+        }
+        "broker-outage" if outcome.max_backlog == 0 => {
+            violations.push(no_effect(name, "the outboxes never grew"));
+        }
+        "postgres-cut" => {
+            let refused: u64 = outcome.rejected.values().sum();
+            if refused == 0 {
+                violations.push(no_effect(name, "no request was refused"));
+            }
+            if let Some((kind, count)) = outcome
+                .rejected
+                .iter()
+                .find(|(kind, _)| *kind != "HTTP 503")
+            {
+                violations.push(Violation {
+                    invariant: 0,
+                    subject: format!("scenario {name}"),
+                    facts: format!("{count} request(s) failed with {kind}, not a clean 503"),
+                });
+            }
+        }
+        _ => {}
+    }
+    Ok(violations)
+}
+
+/// Samples, once a second while a scenario runs, the breaker's transitions (summing increases,
+/// so a restarted payment service's reset counter loses nothing) and the outbox backlog.
+struct Sampler {
+    transitions: Arc<AtomicU64>,
+    backlog: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Sampler {
+    fn start(payment: String, auditor: Auditor) -> Self {
+        let transitions = Arc::new(AtomicU64::new(0));
+        let backlog = Arc::new(AtomicU64::new(0));
+        let (seen, biggest) = (transitions.clone(), backlog.clone());
+        let task = tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut last: Option<u64> = None;
+            loop {
+                if let Ok(now) = breaker_transitions(&http, &payment).await {
+                    let increase = match last {
+                        Some(before) if now >= before => now - before,
+                        // A restart reset the counter.
+                        Some(_) => now,
+                        None => 0,
+                    };
+                    seen.fetch_add(increase, Ordering::Relaxed);
+                    last = Some(now);
+                }
+                if let Ok(unpublished) = auditor.backlog().await {
+                    biggest.fetch_max(unpublished, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+        Self {
+            transitions,
+            backlog,
+            task,
+        }
+    }
+
+    async fn stop(self) -> (u64, i64) {
+        self.task.abort();
+        let _ = self.task.await;
+        (
+            self.transitions.load(Ordering::Relaxed),
+            self.backlog.load(Ordering::Relaxed) as i64,
+        )
+    }
+}
+
+/// The sum of `circuit_breaker_transitions_total` in the payment service's metrics.
+async fn breaker_transitions(http: &reqwest::Client, payment: &str) -> anyhow::Result<u64> {
+    let text = http
+        .get(format!("{payment}/metrics"))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await?
+        .text()
+        .await?;
+    Ok(text
+        .lines()
+        .filter(|line| line.starts_with("circuit_breaker_transitions_total"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64)
+}
