@@ -381,6 +381,20 @@ async fn poison(brokers: &str) -> anyhow::Result<Vec<(String, i32, i64)>> {
 type DeadLetter = (String, String, i32, i64);
 
 async fn dead_letters(brokers: &str) -> anyhow::Result<BTreeSet<DeadLetter>> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match read_dead_letters(brokers).await {
+            Err(error) if attempt < 5 => {
+                act(&format!("cannot read the DLQs yet ({error:#}); retrying"));
+                tokio::time::sleep(Duration::from_secs(3)).await;
+            }
+            result => return result,
+        }
+    }
+}
+
+async fn read_dead_letters(brokers: &str) -> anyhow::Result<BTreeSet<DeadLetter>> {
     let mut all = BTreeSet::new();
     for (group, _) in SERVICES {
         for letter in messaging::admin::dlq_list(brokers, group).await? {

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use chaos::audit::{Auditor, Scope};
+use chaos::audit::{Auditor, Scope, Violation};
 use chaos::control::{Compose, NativeStack, Processes};
 use chaos::scenario::{self, Outcome, SCENARIOS, Settings};
 use chaos::target::Target;
@@ -111,7 +111,23 @@ async fn run_all<P: Processes>(
 ) -> anyhow::Result<Vec<Outcome>> {
     let mut outcomes = Vec::new();
     for name in names {
-        outcomes.push(scenario::run(name, target, processes, settings).await?);
+        // A scenario that cannot finish (the system did not come back) is a failure to report,
+        // not a reason to skip the rest.
+        let outcome = scenario::run(name, target, processes, settings)
+            .await
+            .unwrap_or_else(|error| {
+                println!("==> {name}: could not finish: {error:#}");
+                Outcome {
+                    scenario: (*name).to_owned(),
+                    violations: vec![Violation {
+                        invariant: 0,
+                        subject: format!("scenario {name}"),
+                        facts: format!("could not finish: {error:#}"),
+                    }],
+                    ..Outcome::default()
+                }
+            });
+        outcomes.push(outcome);
     }
     Ok(outcomes)
 }

@@ -48,14 +48,26 @@ pub enum ChargeOutcome {
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     /// The breaker is open: the call was not made. Defer it; `retry_after` says when to try.
+    /// `calls` were made before it opened, mid-retry: their answers were lost, not their effects.
     #[error("the gateway's circuit breaker is open")]
-    Open { retry_after: Duration },
+    Open { retry_after: Duration, calls: u32 },
     /// Every attempt failed (5xx, timeout, connection); the last error is kept.
     #[error("the gateway is unavailable after {attempts} attempt(s): {last}")]
     Unavailable { attempts: u32, last: String },
     /// The gateway refused the request (4xx other than a decline): retrying cannot help.
     #[error("the gateway rejected the request with {status}: {body}")]
     Rejected { status: u16, body: String },
+}
+
+impl GatewayError {
+    /// Calls that reached (or may have reached) the gateway before this error.
+    pub fn calls_made(&self) -> u32 {
+        match self {
+            Self::Open { calls, .. } => *calls,
+            Self::Unavailable { attempts, .. } => *attempts,
+            Self::Rejected { .. } => 1,
+        }
+    }
 }
 
 /// One attempt's failure, as the retry loop classifies it.
@@ -187,7 +199,10 @@ impl GatewayClient {
             .call(call, |result| result.is_err())
             .await
             .map_err(|error| match error {
-                BreakerError::Open { retry_after, .. } => GatewayError::Open { retry_after },
+                BreakerError::Open { retry_after, .. } => GatewayError::Open {
+                    retry_after,
+                    calls: 0,
+                },
                 BreakerError::Call(error) => GatewayError::Unavailable {
                     attempts: 1,
                     last: error.to_string(),
@@ -227,8 +242,12 @@ impl GatewayClient {
         match result {
             Ok((status, answer)) => Ok((status, answer, attempts)),
             Err(exhausted) => Err(match exhausted.error {
+                // Only a failed call is retried, so every attempt before this one was a call.
                 AttemptError::Breaker(BreakerError::Open { retry_after, .. }) => {
-                    GatewayError::Open { retry_after }
+                    GatewayError::Open {
+                        retry_after,
+                        calls: exhausted.attempts.saturating_sub(1),
+                    }
                 }
                 AttemptError::Breaker(BreakerError::Call(error)) => GatewayError::Unavailable {
                     attempts: exhausted.attempts,

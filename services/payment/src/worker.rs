@@ -27,7 +27,7 @@ pub struct Worker {
 /// How long to wait before looking at a payment again after the gateway failed it.
 fn defer_for(error: &GatewayError, attempts: i32) -> Duration {
     match error {
-        GatewayError::Open { retry_after } => (*retry_after).max(Duration::from_millis(100)),
+        GatewayError::Open { retry_after, .. } => (*retry_after).max(Duration::from_millis(100)),
         _ => Duration::from_secs(1 << attempts.clamp(0, 4)).min(Duration::from_secs(10)),
     }
 }
@@ -131,10 +131,7 @@ impl Worker {
                     .await?;
             }
             Err(error) => {
-                let made = match &error {
-                    GatewayError::Unavailable { attempts, .. } => *attempts as i32,
-                    _ => 0,
-                };
+                let made = error.calls_made() as i32;
                 let wait = defer_for(&error, payment.attempts + made);
                 let next = Utc::now() + wait;
                 if next >= payment.deadline_at {

@@ -65,6 +65,8 @@ pub enum RelayError {
     Database(#[from] sqlx::Error),
     #[error("broker: {0}")]
     Broker(#[from] KafkaError),
+    #[error("the session holding the leader lock is gone")]
+    LockLost,
 }
 
 /// One service's relay. Cheap to clone; `run` elects, publishes and stops on shutdown.
@@ -201,6 +203,12 @@ impl Relay {
                     tracing::warn!(service = %self.service, %error, failures, "publishing failed, backing off");
                     metrics::counter!("outbox_relay_errors_total", "service" => self.service.clone())
                         .increment(1);
+                    // Without its lock session this relay may no longer lead: start over with a
+                    // new connection (a cut Postgres connection never comes back by itself).
+                    if !lock_alive(&mut lock).await {
+                        tracing::warn!(service = %self.service, "relay lost its lock connection");
+                        return Ok(());
+                    }
                     self.pause(self.config.backoff.delay(failures), shutdown)
                         .await;
                     continue;
@@ -238,9 +246,9 @@ impl Relay {
         let mut total = 0;
         let outcome: Result<(), RelayError> = loop {
             if let Some(lock) = lock.as_deref_mut()
-                && let Err(error) = sqlx::query("select 1").execute(lock).await
+                && !lock_alive(lock).await
             {
-                break Err(error.into());
+                break Err(RelayError::LockLost);
             }
             if in_flight.len() >= self.config.in_flight_batches {
                 match self.settle(in_flight.pop_front()).await {
@@ -410,6 +418,16 @@ impl Relay {
             _ = tokio::time::sleep(duration) => false,
         }
     }
+}
+
+/// Whether the session holding the advisory lock still answers (within 5 s: a half-open
+/// connection would otherwise hang the relay).
+async fn lock_alive(lock: &mut PgConnection) -> bool {
+    let ping = sqlx::query("select 1").execute(lock);
+    matches!(
+        tokio::time::timeout(Duration::from_secs(5), ping).await,
+        Ok(Ok(_))
+    )
 }
 
 /// The advisory lock key of `service`'s relay: a stable hash of its name (FNV-1a).

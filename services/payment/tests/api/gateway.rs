@@ -124,7 +124,7 @@ async fn injected_503s_open_the_breaker_and_it_then_fails_fast() {
         matches!(second, Err(GatewayError::Open { .. })),
         "{second:?}"
     );
-    let Err(GatewayError::Open { retry_after }) = third else {
+    let Err(GatewayError::Open { retry_after, .. }) = third else {
         panic!("expected a fast failure, got {third:?}");
     };
     assert!(retry_after > Duration::ZERO && retry_after <= Duration::from_millis(500));
@@ -215,7 +215,7 @@ async fn two_hundred_concurrent_charges_at_30_percent_failures_capture_exactly_o
                 match client.charge(payment_id, order_id, 1000, "tok_visa").await {
                     Ok((ChargeOutcome::Captured { charge_id }, _)) => return (order_id, charge_id),
                     Ok((outcome, _)) => panic!("unexpected {outcome:?}"),
-                    Err(GatewayError::Open { retry_after }) => {
+                    Err(GatewayError::Open { retry_after, .. }) => {
                         tokio::time::sleep(retry_after.max(Duration::from_millis(10))).await;
                     }
                     Err(GatewayError::Unavailable { .. }) => {}

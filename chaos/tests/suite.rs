@@ -1,0 +1,271 @@
+//! The chaos suite in its reduced form, inside `make test`: the five service binaries as real
+//! processes against this test's Postgres, broker (Tansu in memory) and Toxiproxy-API server,
+//! every scenario but the broker kill (memory storage does not survive one), with fewer orders,
+//! shorter holds and shorter deadlines than `make chaos`. Then the auditor is shown to catch each
+//! kind of violation, by breaking the state it audits.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use chaos::audit::{Auditor, Scope};
+use chaos::control::Processes;
+use chaos::scenario::{self, SCENARIOS, Settings};
+use chaos::target::Target;
+use loadtest::Endpoints;
+use nix::sys::signal::Signal;
+use sqlx::PgPool;
+use stack::process::TiedChild;
+use testkit::TestEnv;
+
+/// Saga and payment deadlines short enough for a test, and holds that outlast them.
+const SAGA_DEADLINE_SECS: u64 = 30;
+const PAYMENT_DEADLINE_SECS: u64 = 8;
+
+fn settings() -> Settings {
+    Settings {
+        rate: 10.0,
+        orders: 60,
+        broker_outage: Duration::from_secs(6),
+        postgres_cut: Duration::from_secs(3),
+        gateway_latency: Duration::from_secs(10),
+        gateway_down: Duration::from_secs(2 * PAYMENT_DEADLINE_SECS),
+        kill_down: Duration::from_secs(1),
+        patience: Duration::from_secs(SAGA_DEADLINE_SECS + 60),
+        settle: Duration::from_secs(3),
+    }
+}
+
+/// A service binary run on a fixed port, so it comes back where clients expect it.
+struct Service {
+    binary: PathBuf,
+    env: Vec<(String, String)>,
+    port: u16,
+    child: Option<TiedChild>,
+}
+
+impl Service {
+    async fn start(&mut self) -> anyhow::Result<()> {
+        let mut command = Command::new(&self.binary);
+        command
+            .envs(self.env.iter().map(|(key, value)| (key, value)))
+            .env("HTTP_ADDR", format!("127.0.0.1:{}", self.port))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null());
+        self.child = Some(TiedChild::spawn(command, Signal::SIGTERM)?);
+        let url = format!("http://127.0.0.1:{}/readyz", self.port);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(response) = reqwest::get(&url).await
+                && response.status().is_success()
+            {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "{} is not ready after 60 s",
+                self.binary.display()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+struct TestSystem {
+    services: HashMap<&'static str, Service>,
+}
+
+impl Processes for TestSystem {
+    async fn kill(&mut self, part: &str) -> anyhow::Result<()> {
+        let service = self.services.get_mut(part).expect("a service");
+        service.child.take().expect("running").kill_hard();
+        Ok(())
+    }
+
+    async fn restart(&mut self, part: &str) -> anyhow::Result<()> {
+        self.services
+            .get_mut(part)
+            .expect("a service")
+            .start()
+            .await
+    }
+
+    fn durable_broker(&self) -> bool {
+        false
+    }
+}
+
+/// A binary built next to this test (`cargo test --workspace` builds every binary first).
+fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.parent().unwrap().parent().unwrap().join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo build --workspace --bins` or `make test`",
+        path.display()
+    );
+    path
+}
+
+async fn start_system(env: &TestEnv) -> (TestSystem, Target) {
+    let port = || stack::free_port().unwrap();
+    let mut gateway = Service {
+        binary: binary("payment-gateway"),
+        env: vec![(
+            "GATEWAY_DATABASE_URL".into(),
+            env.database.direct_url("gateway"),
+        )],
+        port: port(),
+        child: None,
+    };
+    gateway.start().await.unwrap();
+    let gateway_proxy = env
+        .add_proxy("payment_gateway", &format!("127.0.0.1:{}", gateway.port))
+        .await
+        .unwrap();
+
+    let mut services = HashMap::from([("payment-gateway", gateway)]);
+    let mut urls = HashMap::new();
+    for name in ["inventory", "payment", "shipping", "order"] {
+        let mut service_env = env.service_env(name);
+        service_env.push(("KAFKA_GROUP_INSTANCE_ID".into(), format!("{name}-test")));
+        service_env.push(("GATEWAY_URL".into(), format!("http://{gateway_proxy}")));
+        service_env.push((
+            "PAYMENT_DEADLINE_SECS".into(),
+            PAYMENT_DEADLINE_SECS.to_string(),
+        ));
+        service_env.push((
+            "ORDER_SAGA_DEADLINE_SECS".into(),
+            SAGA_DEADLINE_SECS.to_string(),
+        ));
+        let mut service = Service {
+            binary: binary(name),
+            env: service_env,
+            port: port(),
+            child: None,
+        };
+        service.start().await.unwrap();
+        urls.insert(name, format!("http://127.0.0.1:{}", service.port));
+        services.insert(name, service);
+    }
+    let target = Target {
+        endpoints: Endpoints {
+            order: urls["order"].clone(),
+            inventory: urls["inventory"].clone(),
+            gateway: format!("http://127.0.0.1:{}", services["payment-gateway"].port),
+        },
+        payment: urls["payment"].clone(),
+        toxiproxy: env.toxiproxy().base_url().to_owned(),
+        admin_database: env.admin_url(),
+        databases: chaos::target::SERVICES
+            .iter()
+            .map(|(name, _)| ((*name).to_owned(), env.database_url(name)))
+            .collect(),
+        brokers: env.kafka_brokers().to_owned(),
+    };
+    (TestSystem { services }, target)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_scenario_keeps_every_invariant_and_the_auditor_catches_each_violation() {
+    let env = TestEnv::start().await;
+    let (mut system, target) = start_system(&env).await;
+
+    let mut outcomes = Vec::new();
+    for name in SCENARIOS {
+        outcomes.push(
+            scenario::run(name, &target, &mut system, &settings())
+                .await
+                .unwrap(),
+        );
+    }
+    chaos::report::print_table(&outcomes);
+    for outcome in &outcomes {
+        if outcome.scenario == "broker-kill" {
+            assert!(outcome.skipped.is_some(), "memory storage cannot be killed");
+            continue;
+        }
+        assert!(
+            outcome.skipped.is_none(),
+            "{} did not run",
+            outcome.scenario
+        );
+        assert!(
+            outcome.violations.is_empty(),
+            "{}: {:#?}",
+            outcome.scenario,
+            outcome.violations
+        );
+        assert!(outcome.orders > 0, "{} placed no order", outcome.scenario);
+    }
+    let poison = outcomes.iter().find(|o| o.scenario == "poison").unwrap();
+    // Two poison messages to each topic, dead-lettered by every consumer group of the topic.
+    assert_eq!(poison.dlq, 2 * (3 + 3 + 3 + 2));
+
+    drop(system);
+    auditor_catches_each_violation(&target).await;
+}
+
+/// Breaks the state the suite left behind, one invariant at a time and each on an order of its
+/// own, and checks the auditor names each break: an auditor that cannot fail would prove nothing.
+/// The services are stopped first, so nothing repairs a break before the audit sees it.
+async fn auditor_catches_each_violation(target: &Target) {
+    let admin = PgPool::connect(&target.admin_database).await.unwrap();
+    let auditor = Auditor::connect(&target.admin_database).await.unwrap();
+    let scope = Scope {
+        stock: Some(auditor.stock_totals().await.unwrap()),
+        ..Scope::default()
+    };
+    assert_eq!(auditor.audit(&scope).await.unwrap(), vec![]);
+
+    let confirmed: Vec<uuid::Uuid> = sqlx::query_scalar(
+        r#"select id from "order".orders where status = 'CONFIRMED' order by created_at limit 6"#,
+    )
+    .fetch_all(&admin)
+    .await
+    .unwrap();
+    let breaks: [(&str, u8); 6] = [
+        (
+            r#"update "order".orders set status = 'PENDING' where id = $1"#,
+            1,
+        ),
+        (
+            "update shipping.shipments set status = 'CANCELLED' where order_id = $1",
+            2,
+        ),
+        (
+            r#"update "order".orders set status = 'CANCELLED' where id = $1"#,
+            3,
+        ),
+        (
+            "update inventory.products set available = available + 1
+             where sku = (select r.lines->0->>'sku' from inventory.reservations r where r.order_id = $1)",
+            4,
+        ),
+        (
+            "update inventory.outbox set published_at = null
+             where id = (select min(id) from inventory.outbox where key = $1::text)",
+            5,
+        ),
+        (
+            "insert into payment.outbox (event_id, topic, key, event_type, source, payload, traceparent, published_at)
+             select gen_random_uuid(), topic, key, event_type, source, payload, traceparent, published_at
+             from payment.outbox where key = $1::text and event_type = 'payment.completed.v1'",
+            6,
+        ),
+    ];
+    for ((sql, invariant), order) in breaks.into_iter().zip(confirmed) {
+        let reported = |violations: &[chaos::audit::Violation]| {
+            violations.iter().any(|v| v.invariant == invariant)
+        };
+        assert!(!reported(&auditor.audit(&scope).await.unwrap()));
+        let changed = sqlx::query(sql).bind(order).execute(&admin).await.unwrap();
+        assert_eq!(changed.rows_affected(), 1, "{sql}");
+        let violations = auditor.audit(&scope).await.unwrap();
+        assert!(
+            reported(&violations),
+            "invariant {invariant} not reported for order {order} after `{sql}`: {violations:#?}"
+        );
+    }
+}
