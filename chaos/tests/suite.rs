@@ -27,7 +27,7 @@ fn settings() -> Settings {
     Settings {
         rate: 10.0,
         orders: 60,
-        broker_outage: Duration::from_secs(6),
+        broker_outage: Duration::from_secs(12),
         postgres_cut: Duration::from_secs(3),
         gateway_latency: Duration::from_secs(10),
         gateway_down: Duration::from_secs(2 * PAYMENT_DEADLINE_SECS),

@@ -163,6 +163,9 @@ impl ConsumerContext for RebalanceContext {
 
 type Kafka = StreamConsumer<RebalanceContext>;
 
+/// How long a consumer may go without partitions before it joins its group again.
+const REJOIN_AFTER: Duration = Duration::from_secs(30);
+
 /// A processed message whose offset may be stored: `(topic, partition, offset)`.
 type Done = (String, i32, i64);
 
@@ -217,7 +220,8 @@ pub async fn run<H: Handler>(
                 generation: generation.clone(),
             })?,
     ));
-    let topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();
+    let topics = config.topics.clone();
+    let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics)?;
     let (done_sender, mut done) = mpsc::unbounded_channel::<Done>();
     let runtime = Arc::new(Runtime {
@@ -232,9 +236,29 @@ pub async fn run<H: Handler>(
 
     let mut partitions: HashMap<(String, i32), mpsc::Sender<(u64, OwnedMessage)>> = HashMap::new();
     let mut workers = JoinSet::new();
+    let mut watchdog = tokio::time::interval(Duration::from_secs(5));
+    let mut unassigned_since: Option<std::time::Instant> = None;
     loop {
         let message = tokio::select! {
             _ = shutdown.wait() => break,
+            _ = watchdog.tick() => {
+                // A group can be left with nobody owning its partitions: Tansu sometimes never
+                // completes the rebalance after a broker outage. Joining again unsticks it.
+                let assigned = consumer.assignment().map_or(0, |list| list.count());
+                if assigned > 0 {
+                    unassigned_since = None;
+                } else if unassigned_since
+                    .get_or_insert_with(std::time::Instant::now)
+                    .elapsed()
+                    >= REJOIN_AFTER
+                {
+                    tracing::warn!(group = %runtime.config.group, "no partitions assigned for {REJOIN_AFTER:?}: joining the group again");
+                    consumer.unsubscribe();
+                    consumer.subscribe(&topics)?;
+                    unassigned_since = None;
+                }
+                continue;
+            }
             Some((topic, partition, offset)) = done.recv() => {
                 store_offset(&consumer, &topic, partition, offset);
                 continue;

@@ -283,8 +283,8 @@ impl Relay {
             },
             Err(error) => Err(error),
         };
-        if outcome.is_err() {
-            self.recreate_producer_if_fatal();
+        if let Err(error) = &outcome {
+            self.recreate_producer_if_fenced(error);
         }
         outcome.map(|()| total)
     }
@@ -369,9 +369,23 @@ impl Relay {
     }
 
     /// An idempotent producer that hit a fatal error (e.g. a sequence gap after messages timed
-    /// out) refuses to produce again: start a fresh one.
-    fn recreate_producer_if_fatal(&mut self) {
-        if let Some((code, reason)) = self.producer.client().fatal_error() {
+    /// out), or whose producer epoch the broker no longer accepts (after an outage Tansu answers
+    /// every produce with PRODUCER_FENCED, which librdkafka does not treat as fatal for a
+    /// non-transactional producer), refuses to produce again: start a fresh one.
+    fn recreate_producer_if_fenced(&mut self, error: &RelayError) {
+        use rdkafka::types::RDKafkaErrorCode as Code;
+        let fenced = matches!(
+            error,
+            RelayError::Broker(KafkaError::MessageProduction(
+                Code::ProducerFenced
+                    | Code::InvalidProducerEpoch
+                    | Code::OutOfOrderSequenceNumber
+                    | Code::UnknownProducerId
+            ))
+        );
+        let fatal = self.producer.client().fatal_error();
+        if fenced || fatal.is_some() {
+            let (code, reason) = fatal.unwrap_or_else(|| (Code::ProducerFenced, error.to_string()));
             tracing::warn!(%code, %reason, "producer failed fatally, creating a new one");
             match kafka::producer(&self.brokers) {
                 Ok(producer) => self.producer = producer,
