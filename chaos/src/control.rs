@@ -6,8 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Context;
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 
 /// The processes of the system under test. A part is a service name or `broker`.
 pub trait Processes {
@@ -53,15 +52,11 @@ impl NativeStack {
 impl Processes for NativeStack {
     async fn kill(&mut self, part: &str) -> anyhow::Result<()> {
         let pid = self.pid(part)?;
-        kill(Pid::from_raw(pid as i32), Signal::SIGKILL)?;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while stack::process::is_alive(pid) {
-            anyhow::ensure!(
-                tokio::time::Instant::now() < deadline,
-                "{part} (pid {pid}) survived SIGKILL"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let gone = tokio::task::spawn_blocking(move || {
+            stack::process::stop_pid(pid, Signal::SIGKILL, Duration::from_secs(10))
+        })
+        .await?;
+        anyhow::ensure!(gone, "{part} (pid {pid}) survived SIGKILL");
         Ok(())
     }
 
