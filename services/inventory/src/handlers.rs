@@ -6,7 +6,7 @@
 //!   late `OrderPlaced` reserves nothing.
 //! - `OrderConfirmed`: the held stock is sold (committed).
 
-use events::{Failure, InventoryReserved, OrderPlaced, OrderRef, reasons, types};
+use events::{Failure, InventoryReserved, OrderPlaced, OrderRef, reactions, reasons, types};
 use messaging::{Event, Handler, HandlerError, Outbox};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -88,6 +88,10 @@ impl Handlers {
 }
 
 impl Handler for Handlers {
+    fn ignores(&self, event_type: &str) -> bool {
+        reactions::ignores(reactions::INVENTORY, event_type)
+    }
+
     async fn handle(&self, tx: &mut PgConnection, event: &Event) -> Result<(), HandlerError> {
         match event.event_type.as_str() {
             types::ORDER_PLACED => self.reserve(tx, event.data_as()?).await,

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use events::{Failure, InventoryReserved, types};
+use events::{Failure, InventoryReserved, reactions, types};
 use messaging::{Event, Handler, HandlerError};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -77,6 +77,10 @@ impl Handlers {
 }
 
 impl Handler for Handlers {
+    fn ignores(&self, event_type: &str) -> bool {
+        reactions::ignores(reactions::PAYMENT, event_type)
+    }
+
     async fn handle(&self, tx: &mut PgConnection, event: &Event) -> Result<(), HandlerError> {
         match event.event_type.as_str() {
             types::INVENTORY_RESERVED => Ok(self.create(tx, event.data_as()?).await?),

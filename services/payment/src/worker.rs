@@ -6,13 +6,16 @@
 //! With the gateway unavailable (breaker open, retries exhausted) a charge is deferred, not
 //! failed, until the payment's deadline; then it fails with `payment_unavailable`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use events::{Address, Failure, OrderRef, PaymentCompleted, reasons, types};
 use messaging::Outbox;
 use platform::Shutdown;
+use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
+use tokio::sync::Notify;
 
 use crate::gateway::{ChargeOutcome, GatewayClient, GatewayError};
 use crate::payments::{self, Payment};
@@ -24,6 +27,45 @@ pub struct Worker {
     pub gateway: GatewayClient,
 }
 
+/// Wakes an idle loop on each `<schema>.payments_due` notification until `shutdown` (or the
+/// next loop to go idle, when none is).
+async fn listen(pool: PgPool, due: Arc<Notify>, shutdown: Shutdown) {
+    let mut listener = loop {
+        match due_listener(&pool).await {
+            Ok(listener) => break listener,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for due payments, polling meanwhile");
+                tokio::select! {
+                    _ = shutdown.wait() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            notification = listener.recv() => {
+                // PgListener reconnects by itself; the poll covers what was missed meanwhile.
+                if let Err(error) = notification {
+                    tracing::debug!(%error, "payments listener interrupted");
+                    tokio::time::sleep(POLL_INTERVAL).await;
+                }
+                due.notify_one();
+            }
+        }
+    }
+}
+
+async fn due_listener(pool: &PgPool) -> sqlx::Result<PgListener> {
+    let schema: String = sqlx::query_scalar("select current_schema()")
+        .fetch_one(pool)
+        .await?;
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(&format!("{schema}.payments_due")).await?;
+    Ok(listener)
+}
+
 /// How long to wait before looking at a payment again after the gateway failed it.
 fn defer_for(error: &GatewayError, attempts: i32) -> Duration {
     match error {
@@ -32,19 +74,30 @@ fn defer_for(error: &GatewayError, attempts: i32) -> Duration {
     }
 }
 
+/// How often an idle loop looks for work that no notification announced: payments deferred to
+/// a later time, and anything missed while the listener reconnected.
+const POLL_INTERVAL: Duration = Duration::from_millis(500);
+
 impl Worker {
-    /// Runs `concurrency` loops until `shutdown`.
+    /// Runs `concurrency` loops until `shutdown`. They wake on the `payments_due` notification
+    /// (a migration's trigger sends it when a payment becomes due) or every `POLL_INTERVAL`.
     pub async fn run(self, concurrency: usize, shutdown: Shutdown) {
+        let due = Arc::new(Notify::new());
         let mut loops = tokio::task::JoinSet::new();
+        loops.spawn(listen(self.pool.clone(), due.clone(), shutdown.clone()));
         for _ in 0..concurrency {
-            let (worker, shutdown) = (self.clone(), shutdown.clone());
-            loops.spawn(async move { worker.run_loop(shutdown).await });
+            let (worker, due, shutdown) = (self.clone(), due.clone(), shutdown.clone());
+            loops.spawn(async move { worker.run_loop(&due, shutdown).await });
         }
         loops.join_all().await;
     }
 
-    async fn run_loop(&self, shutdown: Shutdown) {
+    async fn run_loop(&self, due: &Notify, shutdown: Shutdown) {
         while !shutdown.is_triggered() {
+            // Registered before looking, so a notification sent while it looks wakes it.
+            let notified = due.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
             let idle = match self.step().await {
                 Ok(worked) => !worked,
                 Err(error) => {
@@ -55,7 +108,8 @@ impl Worker {
             if idle {
                 tokio::select! {
                     _ = shutdown.wait() => return,
-                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                    _ = notified => {}
+                    _ = tokio::time::sleep(POLL_INTERVAL) => {}
                 }
             }
         }

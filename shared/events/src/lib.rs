@@ -70,6 +70,46 @@ pub mod types {
     }
 }
 
+/// The choreography (SPEC section 3): the event types each service reacts to. A service consumes
+/// the topics they are published on, and acknowledges the other known types there without a
+/// transaction (applying them would change nothing).
+pub mod reactions {
+    use super::types::*;
+
+    pub const ORDER: &[&str] = &[
+        INVENTORY_RESERVED,
+        INVENTORY_REJECTED,
+        INVENTORY_RELEASED,
+        PAYMENT_COMPLETED,
+        PAYMENT_FAILED,
+        PAYMENT_REFUNDED,
+        SHIPMENT_SCHEDULED,
+        SHIPMENT_FAILED,
+    ];
+    pub const INVENTORY: &[&str] = &[
+        ORDER_PLACED,
+        ORDER_CONFIRMED,
+        ORDER_CANCELLED,
+        PAYMENT_FAILED,
+        SHIPMENT_FAILED,
+    ];
+    pub const PAYMENT: &[&str] = &[INVENTORY_RESERVED, SHIPMENT_FAILED, ORDER_CANCELLED];
+    pub const SHIPPING: &[&str] = &[PAYMENT_COMPLETED, ORDER_CANCELLED];
+
+    pub const BY_SERVICE: [(&str, &[&str]); 4] = [
+        ("order", ORDER),
+        ("inventory", INVENTORY),
+        ("payment", PAYMENT),
+        ("shipping", SHIPPING),
+    ];
+
+    /// A type of the system that a service with these `reactions` has no use for. Unknown types
+    /// are not ignored: they are dead-lettered.
+    pub fn ignores(reactions: &[&str], event_type: &str) -> bool {
+        ALL.contains(&event_type) && !reactions.contains(&event_type)
+    }
+}
+
 /// Why an order was cancelled (`cancel_reason`).
 pub mod reasons {
     pub const OUT_OF_STOCK: &str = "out_of_stock";
@@ -139,4 +179,23 @@ pub struct PaymentCompleted {
 pub struct ShipmentScheduled {
     pub order_id: Uuid,
     pub tracking_number: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reactions::{self, ignores};
+    use super::types;
+
+    #[test]
+    fn a_service_ignores_known_types_it_does_not_react_to_and_never_unknown_ones() {
+        assert!(ignores(reactions::PAYMENT, types::ORDER_PLACED));
+        assert!(!ignores(reactions::PAYMENT, types::INVENTORY_RESERVED));
+        assert!(!ignores(reactions::PAYMENT, "order.placed.v9"));
+        // Every type the order service's topics carry changes its timeline.
+        assert!(
+            !types::ALL
+                .iter()
+                .any(|t| !t.starts_with("order.") && ignores(reactions::ORDER, t))
+        );
+    }
 }

@@ -45,6 +45,14 @@ pub trait Handler: Send + Sync + 'static {
         tx: &mut PgConnection,
         event: &Event,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+
+    /// Known types this service has no use for. They are acknowledged with no transaction and
+    /// no inbox row: applying one again changes as little as applying it once. Must be false
+    /// for types the service has never heard of, so those are dead-lettered.
+    fn ignores(&self, event_type: &str) -> bool {
+        let _ = event_type;
+        false
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -212,10 +220,7 @@ pub async fn run<H: Handler>(
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
             .set("reconnect.backoff.max.ms", "1000")
-            // Each saga step is one hop through the broker: do not let a fetch idle for
-            // librdkafka's default 500 ms when the broker does not answer a fetch as soon as
-            // data arrives.
-            .set("fetch.wait.max.ms", "50")
+            .set("fetch.wait.max.ms", kafka::FETCH_WAIT_MAX_MS)
             .create_with_context(RebalanceContext {
                 generation: generation.clone(),
             })?,
@@ -332,6 +337,8 @@ struct Runtime<H> {
 enum Outcome {
     Applied,
     Duplicate,
+    /// A type the handler ignores: nothing written.
+    Ignored,
     /// Poison, or retries exhausted: to the DLQ.
     DeadLetter {
         error: String,
@@ -386,7 +393,11 @@ impl<H: Handler> Runtime<H> {
                 let trace =
                     TraceContext::parse(&event.traceparent).unwrap_or_else(TraceContext::new_root);
                 span.record("trace_id", format!("{:032x}", trace.trace_id));
-                let outcome = trace.child().scope(self.apply(message, &event)).await;
+                let outcome = if self.handler.ignores(&event.event_type) {
+                    Outcome::Ignored
+                } else {
+                    trace.child().scope(self.apply(message, &event)).await
+                };
                 (outcome, Some(event))
             }
         };
@@ -400,6 +411,9 @@ impl<H: Handler> Runtime<H> {
             Outcome::Duplicate => {
                 tracing::debug!("duplicate event skipped");
                 metrics::counter!("inbox_duplicates_total", "service" => service).increment(1);
+            }
+            Outcome::Ignored => {
+                metrics::counter!("inbox_ignored_total", "service" => service).increment(1);
             }
             Outcome::DeadLetter { error, attempts } => {
                 tracing::error!(%error, attempts, "message dead-lettered");

@@ -11,6 +11,13 @@ use rdkafka::producer::FutureProducer;
 /// Partitions of every topic: the unit of consumer parallelism.
 pub const PARTITIONS: i32 = 6;
 
+/// `fetch.wait.max.ms` of every consumer. Tansu 0.6 answers a fetch only when this much time
+/// has passed, even when data is there (Apache Kafka answers as soon as `fetch.min.bytes` are
+/// in), so it bounds each saga hop: a consumer sees an event 1 to 2 of these after it was
+/// produced. librdkafka's default of 500 ms made every hop wait 250-500 ms; 10 ms costs an idle
+/// consumer 100 fetches a second. Against Apache Kafka, raise it.
+pub const FETCH_WAIT_MAX_MS: &str = "10";
+
 /// An idempotent producer (`acks=all`, no reordering or duplicates from its own retries).
 /// Delivery gives up after `message.timeout.ms`, so the relay learns of an absent broker and
 /// backs off instead of piling up messages.

@@ -77,6 +77,8 @@ pub struct Relay {
     brokers: String,
     pub(crate) producer: FutureProducer,
     config: RelayConfig,
+    /// When the lock session was last seen alive.
+    lock_checked: Option<Instant>,
 }
 
 impl std::fmt::Debug for Relay {
@@ -133,6 +135,7 @@ impl Relay {
             brokers: brokers.to_owned(),
             pool,
             config,
+            lock_checked: None,
         })
     }
 
@@ -234,8 +237,8 @@ impl Relay {
     /// keeps their order per partition); the oldest is marked published once every message of it
     /// was acknowledged. After a batch fails, no later batch is marked: they are published again
     /// from the first unmarked row, in order, and consumers drop the duplicates. When leading,
-    /// the lock connection is checked before each batch: if it died, another relay may lead
-    /// now, so this one stops publishing.
+    /// the lock connection is checked before a batch, at most every `LOCK_CHECK_INTERVAL`: if it
+    /// died, another relay may lead now, so this one stops publishing.
     async fn publish_available(
         &mut self,
         mut lock: Option<&mut PgConnection>,
@@ -246,6 +249,7 @@ impl Relay {
         let mut total = 0;
         let outcome: Result<(), RelayError> = loop {
             if let Some(lock) = lock.as_deref_mut()
+                && self.lock_check_due()
                 && !lock_alive(lock).await
             {
                 break Err(RelayError::LockLost);
@@ -287,6 +291,17 @@ impl Relay {
             self.recreate_producer_if_fenced(error);
         }
         outcome.map(|()| total)
+    }
+
+    /// Whether the lock session is due a check; counts it as checked.
+    fn lock_check_due(&mut self) -> bool {
+        let due = self
+            .lock_checked
+            .is_none_or(|at| at.elapsed() >= LOCK_CHECK_INTERVAL);
+        if due {
+            self.lock_checked = Some(Instant::now());
+        }
+        due
     }
 
     /// Waits for every acknowledgement of the oldest batch in flight, then marks it.
@@ -433,6 +448,11 @@ impl Relay {
         }
     }
 }
+
+/// How often a leader makes sure its lock session is alive before publishing. Until it learns
+/// the session died it may publish alongside a new leader: duplicates, in order, that consumers
+/// drop in their inbox.
+const LOCK_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Whether the session holding the advisory lock still answers (within 5 s: a half-open
 /// connection would otherwise hang the relay).

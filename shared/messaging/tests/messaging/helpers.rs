@@ -34,7 +34,14 @@ pub struct TestHandler {
     attempts: Mutex<HashMap<Uuid, u32>>,
 }
 
+/// A type the test handler has no use for.
+pub const IGNORED_TYPE: &str = "test.noticed.v1";
+
 impl Handler for TestHandler {
+    fn ignores(&self, event_type: &str) -> bool {
+        event_type == IGNORED_TYPE
+    }
+
     async fn handle(&self, tx: &mut PgConnection, event: &Event) -> Result<(), HandlerError> {
         if event.event_type != "test.happened.v2" {
             return Err(HandlerError::unknown_type(event));

@@ -1,7 +1,7 @@
 use rdkafka::message::{Headers, Message};
 use uuid::Uuid;
 
-use crate::helpers::{Data, GROUP, Harness, TOPIC, events};
+use crate::helpers::{Data, GROUP, Harness, IGNORED_TYPE, TOPIC, events};
 use crate::relay::wait_for_metric;
 
 #[tokio::test]
@@ -43,6 +43,39 @@ async fn redelivery_of_applied_events_is_a_no_op() {
 
     wait_for_metric(&harness, "inbox_duplicates_total", 30.0).await;
     assert_eq!(harness.count("select count(*) from applied").await, 30);
+}
+
+#[tokio::test]
+async fn ignored_types_are_acknowledged_without_a_transaction() {
+    let harness = Harness::start().await;
+    let key = Uuid::now_v7();
+    let mut tx = harness.pool.begin().await.unwrap();
+    for _ in 0..3 {
+        harness
+            .outbox
+            .enqueue(&mut tx, IGNORED_TYPE, key, &Data::default())
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    // Same key, so the same partition: it is applied only after the ignored ones were passed.
+    harness.enqueue(&[(key, Data::default())]).await;
+    harness.relay().run_until_empty().await.unwrap();
+
+    let (_consumer, _) = harness.spawn_consumer();
+    harness
+        .wait_for_count("select count(*) from applied", 1)
+        .await;
+    wait_for_metric(&harness, "inbox_ignored_total", 3.0).await;
+    assert_eq!(
+        harness
+            .count(&format!(
+                "select count(*) from inbox where event_type = '{IGNORED_TYPE}'"
+            ))
+            .await,
+        0
+    );
+    assert_eq!(harness.count("select count(*) from inbox").await, 1);
 }
 
 #[tokio::test]
