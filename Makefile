@@ -80,8 +80,9 @@ chaos: ## On a running system: every failure scenario under load, then the invar
 	@set -a; [ -f .stack/env ] && . ./.stack/env; set +a; target/release/chaos run \
 		$(if $(SCENARIO),--scenario $(SCENARIO)) $(if $(DOCKER),--compose)
 
-bench: tools ## Benchmarks: relay throughput vs a naive relay and raw produce -> target/bench/relay.json.
-	cargo bench -p messaging --bench relay
+bench: tools build ## Benchmarks -> target/bench/: relay throughput, then the saga under load on a stack of its own (BENCH=relay|saga for one).
+	@if [ "$(BENCH)" != saga ]; then cargo bench -p messaging --bench relay; fi
+	@if [ "$(BENCH)" != relay ]; then cargo bench -p loadtest --bench saga; fi
 
 test: tools ## Every check CI runs: format, clippy -D warnings, compose validation, all tests.
 	@command -v docker-compose >/dev/null 2>&1 || { echo "==> installing docker-compose (Debian package) to validate docker-compose.yml"; \

@@ -161,6 +161,7 @@ pub async fn run(client: &Client, config: &LoadConfig) -> anyhow::Result<Recorde
     }
     let sent_for = started.elapsed();
     while sending.join_next().await.is_some() {}
+    let in_flight_at_end = pending.lock().unwrap().waiting.len();
     println!(
         "==> sent {total} orders in {:.1} s; draining the sagas still running",
         sent_for.as_secs_f64()
@@ -177,6 +178,7 @@ pub async fn run(client: &Client, config: &LoadConfig) -> anyhow::Result<Recorde
         .unwrap();
     recorder.finish(
         sent_for.saturating_sub(config.warmup),
+        in_flight_at_end,
         pending.lock().unwrap().waiting.len(),
     );
     Ok(recorder)
@@ -190,7 +192,7 @@ async fn saga_watcher(brokers: &str) -> anyhow::Result<StreamConsumer> {
         .set("group.id", format!("loadtest-{}", Uuid::now_v7()))
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "latest")
-        .set("fetch.wait.max.ms", "50")
+        .set("fetch.wait.max.ms", messaging::kafka::FETCH_WAIT_MAX_MS)
         .create()?;
     consumer.subscribe(&[events::ORDER_EVENTS])?;
     // Wait for the assignment, so no terminal event of this run is missed.

@@ -29,6 +29,9 @@ pub struct Recorder {
     finished: u64,
     /// How long the recorded (post-warm-up) orders took to send.
     recorded_for: Duration,
+    /// Sagas still running when the last order had been answered: the backlog sending left.
+    in_flight_at_end: usize,
+    /// Sagas still running when the drain gave up.
     unfinished: usize,
 }
 
@@ -47,6 +50,7 @@ impl Recorder {
             accepted: Vec::new(),
             finished: 0,
             recorded_for: Duration::ZERO,
+            in_flight_at_end: 0,
             unfinished: 0,
         }
     }
@@ -108,8 +112,9 @@ impl Recorder {
         self.errors
     }
 
-    pub fn finish(&mut self, recorded_for: Duration, unfinished: usize) {
+    pub fn finish(&mut self, recorded_for: Duration, in_flight_at_end: usize, unfinished: usize) {
         self.recorded_for = recorded_for;
+        self.in_flight_at_end = in_flight_at_end;
         self.unfinished = unfinished;
     }
 
@@ -134,6 +139,7 @@ impl Recorder {
             "outcomes": self.outcomes,
             "errors": self.errors,
             "error_kinds": self.error_kinds,
+            "in_flight_at_end": self.in_flight_at_end,
             "unfinished": self.unfinished,
         })
     }

@@ -139,7 +139,9 @@ impl Cluster {
     }
 }
 
-fn find_bin_dir() -> anyhow::Result<PathBuf> {
+/// The server binaries' directory: `PG_BIN_DIR`, else the newest `/usr/lib/postgresql/*/bin`,
+/// else the directory on `PATH` that holds `initdb` and `postgres`.
+pub fn find_bin_dir() -> anyhow::Result<PathBuf> {
     if let Some(dir) = std::env::var_os("PG_BIN_DIR") {
         return Ok(dir.into());
     }
