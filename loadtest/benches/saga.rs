@@ -1,6 +1,7 @@
-//! `make bench`, saga entries: the whole system under open-model load, in one run on a native
-//! stack of its own (`stack up` in `target/bench/stack`, release binaries, the broker in memory
-//! unless `BENCH_BROKER_STORAGE` says otherwise), stopped and deleted at the end:
+//! `make bench`, saga entries: the whole system under open-model load, in one run. Every trial
+//! gets a native stack of its own, started afresh and warmed up (`stack up` in
+//! `target/bench/stack`, release binaries, the broker in memory unless `BENCH_BROKER_STORAGE`
+//! says otherwise), stopped and deleted at the end:
 //!
 //! - (a) saga latency at 50 orders/s for `BENCH_SECS` (60) seconds;
 //! - (b) the highest rate that holds for as long: p99 saga latency under 1 s, the generator kept
