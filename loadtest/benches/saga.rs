@@ -7,7 +7,7 @@
 //! - (b) the highest rate that holds for as long: p99 saga latency under 1 s, the generator kept
 //!   its schedule, and no growing backlog (when the last order was answered, fewer sagas were
 //!   running than one second of arrivals); from 50/s rates rise by half until one fails (or fall
-//!   by a third until one holds), then two bisections;
+//!   by a third until one holds), then bisect to within 10%;
 //! - (c) the cluster's commit ceiling, measured right after: pgbench running a one-insert
 //!   transaction at the peak number of concurrent transactions the system had in (a), against
 //!   the commits a saga costs, counted in (a) as transaction ids assigned per saga;
@@ -88,47 +88,13 @@ async fn bench(stack: &NativeStack, seconds: u64, out: &Path) -> anyhow::Result<
 
     println!("==> (b) the highest rate that holds for {seconds} s");
     let mut trials = vec![(50.0, at_50.holds())];
-    let (mut held, mut failed): (Option<f64>, Option<f64>) = if at_50.holds() {
-        (Some(50.0), None)
-    } else {
-        (None, Some(50.0))
-    };
-    // Bracket: up by half until a rate fails, or down by a third until one holds.
-    while let Some(rate) = match (held, failed) {
-        (Some(low), None) => Some(low * 1.5),
-        (None, Some(high)) if high >= 2.0 => Some((high / 1.5).round()),
-        _ => None,
-    } {
+    while let Some(rate) = next_rate(&trials) {
         let holds = trial(&stack.fresh().await?.client, &load(rate))
             .await?
             .holds();
         trials.push((rate, holds));
-        if holds {
-            held = Some(rate);
-        } else {
-            failed = Some(rate);
-        }
     }
-    // Then two bisections, to the nearest order per second.
-    for _ in 0..2 {
-        let (Some(low), Some(high)) = (held, failed) else {
-            break;
-        };
-        let rate = ((low + high) / 2.0).round();
-        if rate <= low || rate >= high {
-            break;
-        }
-        let holds = trial(&stack.fresh().await?.client, &load(rate))
-            .await?
-            .holds();
-        trials.push((rate, holds));
-        if holds {
-            held = Some(rate);
-        } else {
-            failed = Some(rate);
-        }
-    }
-    let max_sustained = held.unwrap_or(0.0);
+    let max_sustained = highest_held(&trials).unwrap_or(0.0);
 
     println!("==> (c) commit ceiling: pgbench, one insert per transaction, {concurrency} clients");
     let ceiling = commit_ceiling(&first.admin_url, concurrency).await?;
@@ -182,6 +148,33 @@ async fn bench(stack: &NativeStack, seconds: u64, out: &Path) -> anyhow::Result<
     )?;
     println!("  written to target/bench/saga.json");
     Ok(())
+}
+
+/// The next rate of the search, or `None` when it is done. Up by half until a rate fails, or down
+/// by a third until one holds; then bisect until the highest rate that held is within 10% of the
+/// lowest that failed.
+fn next_rate(trials: &[(f64, bool)]) -> Option<f64> {
+    let lowest_failed = trials
+        .iter()
+        .filter(|(_, held)| !held)
+        .map(|(rate, _)| *rate)
+        .reduce(f64::min);
+    match (highest_held(trials), lowest_failed) {
+        (Some(low), None) => Some(low * 1.5),
+        (None, Some(high)) => (high >= 2.0).then(|| (high / 1.5).round()),
+        (Some(low), Some(high)) => {
+            (high - low > (low * 0.1).max(1.0)).then(|| ((low + high) / 2.0).round())
+        }
+        (None, None) => None,
+    }
+}
+
+fn highest_held(trials: &[(f64, bool)]) -> Option<f64> {
+    trials
+        .iter()
+        .filter(|(_, held)| *held)
+        .map(|(rate, _)| *rate)
+        .reduce(f64::max)
 }
 
 /// What one run at a fixed rate showed.
