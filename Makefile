@@ -2,21 +2,29 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-# Tansu is built once into a cache outside the clone (15-20 minutes on 2 cores) and reused.
+# The nisshi broker (shared/nisshi: upstream's release plus our patches) is built once into a cache
+# outside the clone (about 25 minutes on 2 cores) and reused; a change to shared/nisshi builds a new
+# one beside it (a few minutes: its dependencies stay built in the cache).
 TOOLS_DIR ?= $(HOME)/.cache/sagaworks/tools
-export TANSU_BIN := $(TOOLS_DIR)/bin/tansu
+NISSHI_KEY := $(shell cat shared/nisshi/Cargo.toml shared/nisshi/build.sh shared/nisshi/*.patch | sha256sum | cut -c1-16)
+export NISSHI_BIN := $(TOOLS_DIR)/nisshi/$(NISSHI_KEY)/bin/nisshi
 # The native stack runs release builds: it is what `make loadtest` measures.
-STACK := target/release/stack
+STACK_BIN := target/release/stack
 
-# `make up` uses docker compose where a Docker engine answers, otherwise the native stack.
-DOCKER := $(shell docker info >/dev/null 2>&1 && [ -f docker-compose.yml ] && echo yes)
+# Which system `make up` runs: `native` (the default: local processes under .stack/) or `compose`
+# (docker compose). Chosen here, never inferred from whether a Docker engine answers.
+STACK ?= native
+ifeq ($(filter $(STACK),native compose),)
+$(error STACK must be native or compose, not '$(STACK)')
+endif
+COMPOSE := $(filter compose,$(STACK))
 
-.PHONY: help tools build up down status ps logs demo loadtest chaos bench test
+.PHONY: help tools build up down status ps cpu logs demo loadtest chaos bench test
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-tools: ## Install what is missing: PostgreSQL server binaries (apt) and the Tansu broker (cargo).
+tools: ## Install what is missing: PostgreSQL server binaries (apt) and the nisshi broker (cargo).
 	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || [ -n "$$PG_BIN_DIR" ]; then \
 		echo "==> PostgreSQL server binaries: found"; \
 	elif command -v apt-get >/dev/null 2>&1; then \
@@ -25,60 +33,63 @@ tools: ## Install what is missing: PostgreSQL server binaries (apt) and the Tans
 	else \
 		echo "PostgreSQL server binaries are missing and apt-get is not available: install PostgreSQL or set PG_BIN_DIR."; exit 1; \
 	fi
-	@if [ -x "$(TANSU_BIN)" ]; then \
-		echo "==> Tansu broker: $(TANSU_BIN)"; \
+	@if [ -x "$(NISSHI_BIN)" ]; then \
+		echo "==> nisshi broker: $(NISSHI_BIN)"; \
 	else \
-		echo "==> installing the Tansu broker into $(TOOLS_DIR) (once; 15-20 minutes on 2 cores)"; \
-		cargo install --locked --quiet tansu --features dynostore,libsql --root "$(TOOLS_DIR)"; \
+		echo "==> building the nisshi broker with our patches into $(dir $(NISSHI_BIN)) (once; about 25 minutes on 2 cores)"; \
+		shared/nisshi/build.sh "$(TOOLS_DIR)/nisshi/$(NISSHI_KEY)" "$(TOOLS_DIR)/nisshi/target"; \
 	fi
 
 build: ## Build every binary (release, as the native stack runs them).
 	cargo build --release --workspace --bins
 
-up: ## Start the whole system, detached, and print its endpoints (also in .stack/env).
-ifeq ($(DOCKER),yes)
+up: ## Start the whole system, detached, and print its endpoints (also in .stack/env); STACK=compose for docker compose.
+ifeq ($(COMPOSE),compose)
 	docker compose up -d --build
 else
 	@$(MAKE) --no-print-directory tools build
-	@$(STACK) up
+	@$(STACK_BIN) up
 endif
 
 down: ## Stop what `make up` started; `make down CLEAN=1` also deletes its data.
-ifeq ($(DOCKER),yes)
+ifeq ($(COMPOSE),compose)
 	docker compose down $(if $(CLEAN),--volumes)
 else
-	@if [ -x $(STACK) ]; then $(STACK) down $(if $(CLEAN),--clean); else echo "nothing to stop"; fi
+	@if [ -x $(STACK_BIN) ]; then $(STACK_BIN) down $(if $(CLEAN),--clean); else echo "nothing to stop"; fi
 endif
 
 status: ## Show what is running (same as `make ps`).
-ifeq ($(DOCKER),yes)
+ifeq ($(COMPOSE),compose)
 	docker compose ps
 else
-	@$(STACK) status
+	@$(STACK_BIN) status
 endif
 
 ps: status ## Show what is running.
 
+cpu: ## On the native stack: each part's CPU use over SECONDS (default 60), as % of one core.
+	@$(STACK_BIN) cpu $(if $(SECONDS),--seconds $(SECONDS))
+
 logs: ## Follow the logs of every part.
-ifeq ($(DOCKER),yes)
+ifeq ($(COMPOSE),compose)
 	docker compose logs -f
 else
 	tail -F .stack/logs/*.log
 endif
 
 demo: ## On a running system: one order down each saga path, then a table of outcomes.
-	@cargo build --quiet -p loadtest --bin demo
-	@set -a; [ -f .stack/env ] && . ./.stack/env; set +a; target/debug/demo
+	@cargo build --quiet --release --workspace --bins
+	@set -a; [ -f .stack/env ] && . ./.stack/env; set +a; target/release/demo
 
 loadtest: ## On a running system: open-model load (RATE=50 orders/s, DURATION=60 s), report and plot.
-	@cargo build --quiet --release -p loadtest --bin loadtest
+	@cargo build --quiet --release --workspace --bins
 	@set -a; [ -f .stack/env ] && . ./.stack/env; set +a; target/release/loadtest \
 		$(if $(RATE),--rate $(RATE)) $(if $(DURATION),--duration $(DURATION))
 
 chaos: ## On a running system: every failure scenario under load, then the invariant audit (SCENARIO=name for one).
-	@cargo build --quiet --release -p chaos -p stack --bins
+	@cargo build --quiet --release --workspace --bins
 	@set -a; [ -f .stack/env ] && . ./.stack/env; set +a; target/release/chaos run \
-		$(if $(SCENARIO),--scenario $(SCENARIO)) $(if $(DOCKER),--compose)
+		$(if $(SCENARIO),--scenario $(SCENARIO)) $(if $(COMPOSE),--compose)
 
 bench: tools build ## Benchmarks -> target/bench/: relay throughput, then the saga under load on a stack of its own (BENCH=relay|saga for one).
 	@if [ "$(BENCH)" != saga ]; then cargo bench -p messaging --bench relay; fi

@@ -45,8 +45,9 @@ const P99_LIMIT_MS: f64 = 1000.0;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let seconds: u64 = std::env::var("BENCH_SECS").map_or(Ok(60), |s| s.parse())?;
-    let storage =
-        std::env::var("BENCH_BROKER_STORAGE").unwrap_or_else(|_| "memory://tansu/".to_owned());
+    // The broker's storage of `make up` unless told otherwise: the figures are the default's.
+    let storage = std::env::var("BENCH_BROKER_STORAGE")
+        .unwrap_or_else(|_| stack::broker::DURABLE_STORAGE.to_owned());
     for port in PORTS {
         std::net::TcpListener::bind(("127.0.0.1", port)).with_context(|| {
             format!(
@@ -369,8 +370,7 @@ impl NativeStack {
     }
 
     /// Starts the stack from nothing, stocks it and warms it up. Every trial gets one, so each
-    /// starts from the same state: Tansu's memory engine lists every batch a partition holds on
-    /// each fetch and never deletes any, so a broker that carried earlier trials is slower.
+    /// starts from the same state, whatever the trials before it left in the databases.
     async fn fresh(&self) -> anyhow::Result<System> {
         self.run(&["down", "--clean"])?;
         println!(

@@ -2,8 +2,8 @@
 //! times, so a slow system shows up as latency instead of hiding behind fewer requests
 //! (coordinated omission). Each order's latencies are measured from the moment it was *due*.
 //!
-//! Saga completion is learned from `order.events` (OrderConfirmed / OrderCancelled), read by a
-//! consumer group of the run's own, not by polling each order.
+//! Saga completion is learned from `order.events` (OrderConfirmed / OrderCancelled), read from
+//! its end by a consumer that joins no group, not by polling each order.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use events::{Failure, OrderRef, types};
 use messaging::Event;
 use rand::Rng;
+use rdkafka::TopicPartitionList;
 use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::topic_partition_list::Offset;
 use uuid::Uuid;
 
 use crate::report::Recorder;
@@ -184,27 +186,43 @@ pub async fn run(client: &Client, config: &LoadConfig) -> anyhow::Result<Recorde
     Ok(recorder)
 }
 
-/// A consumer of `order.events` in a group of its own, positioned at the end before any order
-/// is sent.
+/// A consumer of every partition of `order.events`, positioned at its end before any order is
+/// sent. It is assigned the partitions rather than joining a group: a group's first assignment
+/// waits for the group to form (seconds), and this reader needs no offsets of its own.
 async fn saga_watcher(brokers: &str) -> anyhow::Result<StreamConsumer> {
-    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", format!("loadtest-{}", Uuid::now_v7()))
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "latest")
-        .set("fetch.wait.max.ms", messaging::kafka::FETCH_WAIT_MAX_MS)
-        .create()?;
-    consumer.subscribe(&[events::ORDER_EVENTS])?;
-    // Wait for the assignment, so no terminal event of this run is missed.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while consumer.assignment()?.count() == 0 {
+    let brokers = brokers.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let consumer: StreamConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("group.id", format!("loadtest-{}", Uuid::now_v7()))
+            .set("enable.auto.commit", "false")
+            .set("fetch.wait.max.ms", messaging::kafka::FETCH_WAIT_MAX_MS)
+            .create()?;
+        let timeout = Duration::from_secs(10);
+        let metadata = consumer.fetch_metadata(Some(events::ORDER_EVENTS), timeout)?;
+        let mut assignment = TopicPartitionList::new();
+        for partition in metadata
+            .topics()
+            .iter()
+            .flat_map(|topic| topic.partitions())
+        {
+            let (_, high) =
+                consumer.fetch_watermarks(events::ORDER_EVENTS, partition.id(), timeout)?;
+            assignment.add_partition_offset(
+                events::ORDER_EVENTS,
+                partition.id(),
+                Offset::Offset(high),
+            )?;
+        }
         anyhow::ensure!(
-            Instant::now() < deadline,
-            "no partitions of order.events assigned"
+            assignment.count() > 0,
+            "{} has no partitions",
+            events::ORDER_EVENTS
         );
-        let _ = tokio::time::timeout(Duration::from_millis(200), consumer.recv()).await;
-    }
-    Ok(consumer)
+        consumer.assign(&assignment)?;
+        Ok(consumer)
+    })
+    .await?
 }
 
 async fn watch(consumer: StreamConsumer, pending: Pending, recorder: Arc<Mutex<Recorder>>) {

@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use rdkafka::consumer::{
@@ -104,10 +104,13 @@ pub struct ConsumerConfig {
     /// Upcasters by the type they read, applied until none matches (v1 → v2 → v3).
     pub upcasters: HashMap<String, Upcaster>,
     /// `group.instance.id`: a static member (KIP-345). A restarted process with the same id
-    /// takes its partitions back at once, instead of waiting for the broker to expire the member
-    /// it replaces; Tansu never expires a crashed dynamic member, so without it a service killed
-    /// with SIGKILL comes back with no partitions. Unique per replica within the group.
+    /// takes its partitions back at once, instead of waiting a session timeout for the broker to
+    /// expire the member it replaces (a service killed with SIGKILL never said goodbye).
+    /// Unique per replica within the group.
     pub instance_id: Option<String>,
+    /// Set when the group first gives this consumer its assignment (possibly empty). `/readyz`
+    /// waits for it, so the first orders after start-up do not wait on the group join.
+    pub joined: Arc<AtomicBool>,
 }
 
 impl ConsumerConfig {
@@ -126,6 +129,7 @@ impl ConsumerConfig {
             },
             upcasters: HashMap::new(),
             instance_id: None,
+            joined: Arc::default(),
         }
     }
 
@@ -152,6 +156,7 @@ pub fn dlq_topic(group: &str) -> String {
 /// the partition resumes from its committed offset wherever it is assigned now.
 struct RebalanceContext {
     generation: Arc<AtomicU64>,
+    joined: Arc<AtomicBool>,
 }
 
 impl ClientContext for RebalanceContext {}
@@ -160,6 +165,7 @@ impl ConsumerContext for RebalanceContext {
     fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(partitions) = rebalance {
             tracing::info!(partitions = partitions.count(), "partitions assigned");
+            self.joined.store(true, Ordering::SeqCst);
         }
         if let Rebalance::Revoke(partitions) = rebalance {
             // With auto-commit on, librdkafka commits the stored offsets before it revokes.
@@ -218,11 +224,15 @@ pub async fn run<H: Handler>(
             .set("auto.commit.interval.ms", "1000")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", "10000")
+            // Kafka's smallest session timeout: nisshi lets a group form for half of it before
+            // the first assignment, and a crashed dynamic member is expired after it.
+            .set("session.timeout.ms", "6000")
+            .set("heartbeat.interval.ms", "1500")
             .set("reconnect.backoff.max.ms", "1000")
             .set("fetch.wait.max.ms", kafka::FETCH_WAIT_MAX_MS)
             .create_with_context(RebalanceContext {
                 generation: generation.clone(),
+                joined: config.joined.clone(),
             })?,
     ));
     let topics = config.topics.clone();

@@ -11,12 +11,11 @@ use rdkafka::producer::FutureProducer;
 /// Partitions of every topic: the unit of consumer parallelism.
 pub const PARTITIONS: i32 = 6;
 
-/// `fetch.wait.max.ms` of every consumer. Tansu 0.6 answers a fetch only when this much time
-/// has passed, even when data is there (Apache Kafka answers as soon as `fetch.min.bytes` are
-/// in), so it bounds each saga hop: a consumer sees an event 1 to 2 of these after it was
-/// produced. librdkafka's default of 500 ms made every hop wait 250-500 ms; 10 ms costs an idle
-/// consumer 100 fetches a second. Against Apache Kafka, raise it.
-pub const FETCH_WAIT_MAX_MS: &str = "10";
+/// `fetch.wait.max.ms` of every consumer: how long the broker may hold a fetch that has nothing
+/// to return. It answers as soon as data arrives (nisshi with `shared/nisshi`'s patch, like
+/// Apache Kafka), so this is no part of a hop's latency; it bounds what an idle consumer costs
+/// the broker (one read of its partitions per wait).
+pub const FETCH_WAIT_MAX_MS: &str = "500";
 
 /// An idempotent producer (`acks=all`, no reordering or duplicates from its own retries).
 /// Delivery gives up after `message.timeout.ms`, so the relay learns of an absent broker and

@@ -60,7 +60,8 @@ impl Messaging {
         });
     }
 
-    /// `/readyz`: the database answers and the broker's metadata can be fetched.
+    /// `/readyz`: the database answers, the broker's metadata can be fetched and the consumer
+    /// has joined its group.
     pub fn readiness(
         &self,
     ) -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send>>
@@ -70,11 +71,16 @@ impl Messaging {
     + 'static {
         let pool = self.pool.clone();
         let relay = self.relay.clone();
+        let joined = self.consumer.joined.clone();
         move || {
-            let (pool, relay) = (pool.clone(), relay.clone());
+            let (pool, relay, joined) = (pool.clone(), relay.clone(), joined.clone());
             Box::pin(async move {
                 platform::http::check_database(&pool).await?;
-                relay.check_broker().await
+                relay.check_broker().await?;
+                if !joined.load(std::sync::atomic::Ordering::SeqCst) {
+                    return Err("consumer: waiting for the group to assign partitions".into());
+                }
+                Ok(())
             })
         }
     }

@@ -1,4 +1,4 @@
-//! The infrastructure under sagaworks, as local processes: a Postgres cluster, a Tansu broker
+//! The infrastructure under sagaworks, as local processes: a Postgres cluster, a nisshi broker
 //! (Kafka protocol) and Toxiproxy proxies in front of both. `make up` runs them detached under
 //! `.stack/` (the `stack` binary); the test harness runs them on free ports, tied to the test
 //! process so they die with it.

@@ -173,3 +173,38 @@ pub fn stop_pid(pid: u32, signal: Signal, grace: Duration) -> bool {
     let _ = kill(target, Signal::SIGKILL);
     false
 }
+
+/// CPU time used so far by `pid` and every process below it (Postgres's backends, say), in
+/// clock ticks of `/proc` (`USER_HZ`, 100 a second on Linux).
+pub fn cpu_ticks(pid: u32) -> u64 {
+    let stats: Vec<(u32, u32, u64)> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| proc_stat(entry.file_name().to_str()?.parse().ok()?))
+        .collect();
+    let mut tree = vec![pid];
+    let mut total = 0;
+    while let Some(parent) = tree.pop() {
+        for &(child, ppid, ticks) in &stats {
+            if child == parent {
+                total += ticks;
+            }
+            if ppid == parent {
+                tree.push(child);
+            }
+        }
+    }
+    total
+}
+
+/// `(pid, parent pid, user + system ticks)` from `/proc/<pid>/stat`.
+fn proc_stat(pid: u32) -> Option<(u32, u32, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: fields follow its last `)`.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ppid = fields.get(1)?.parse().ok()?;
+    let user: u64 = fields.get(11)?.parse().ok()?;
+    let system: u64 = fields.get(12)?.parse().ok()?;
+    Some((pid, ppid, user + system))
+}

@@ -1,6 +1,6 @@
 //! The Docker backend (`TESTKIT_BACKEND=containers`, feature `containers`): Postgres and Apache
-//! Kafka in containers instead of a local cluster and Tansu. The Toxiproxy server stays in the
-//! test process either way; Kafka advertises the `kafka` proxy's address exactly as Tansu does.
+//! Kafka in containers instead of a local cluster and nisshi. The Toxiproxy server stays in the
+//! test process either way; Kafka advertises the `kafka` proxy's address exactly as nisshi does.
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //!
 //! - a fresh database in a Postgres cluster shared by the test binary, with every service's role
 //!   and schema (`migrations/init.sql`);
-//! - its own Kafka-protocol broker (Tansu, in memory) that advertises the `kafka` proxy, so every
+//! - its own Kafka-protocol broker (nisshi, in memory) that advertises the `kafka` proxy, so every
 //!   client connection goes through the proxy;
 //! - its own Toxiproxy-API server with the proxies `postgres` and `kafka`.
 //!
@@ -45,6 +45,7 @@ enum Broker {
         child: TiedChild,
         port: u16,
         advertised: String,
+        storage: Storage,
     },
     #[cfg(feature = "containers")]
     /// Held for its drop, which removes the container.
@@ -58,7 +59,21 @@ impl TestEnv {
             .expect("cannot start the test environment")
     }
 
+    /// Like `start`, with the broker on the durable `sqlite://` engine `make up` runs (in a
+    /// directory of its own that lives as long as the environment), so it survives
+    /// `kill_broker`.
+    pub async fn start_durable() -> Self {
+        let storage = Storage::durable().expect("cannot create the broker's directory");
+        Self::try_start_with(storage)
+            .await
+            .expect("cannot start the test environment")
+    }
+
     pub async fn try_start() -> anyhow::Result<Self> {
+        Self::try_start_with(Storage::Memory).await
+    }
+
+    async fn try_start_with(storage: Storage) -> anyhow::Result<Self> {
         let database = TestDatabase::create().await?;
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -82,7 +97,7 @@ impl TestEnv {
             .create_proxy("kafka", "127.0.0.1:0", &format!("127.0.0.1:{broker_port}"))
             .await?
             .listen;
-        let broker = Broker::start(broker_port, &kafka_proxy).await?;
+        let broker = Broker::start(broker_port, &kafka_proxy, storage).await?;
         Ok(Self {
             database,
             toxiproxy,
@@ -137,8 +152,8 @@ impl TestEnv {
         pids
     }
 
-    /// Kills the broker with SIGKILL, as a crash would. Memory storage loses its data: tests of
-    /// a durable restart use `make chaos` against the stack's sqlite storage.
+    /// Kills the broker with SIGKILL, as a crash would. Memory storage loses its data; the
+    /// broker of `start_durable` keeps it.
     // Without the `containers` feature the broker is always a process.
     #[allow(irrefutable_let_patterns)]
     pub fn kill_broker(&mut self) {
@@ -151,10 +166,14 @@ impl TestEnv {
     #[allow(irrefutable_let_patterns)]
     pub async fn restart_broker(&mut self) -> anyhow::Result<()> {
         if let Broker::Process {
-            port, advertised, ..
-        } = &self.broker
+            port,
+            advertised,
+            storage,
+            ..
+        } = &mut self.broker
         {
-            self.broker = Broker::start(*port, &advertised.clone()).await?;
+            let storage = std::mem::replace(storage, Storage::Memory);
+            self.broker = Broker::start(*port, &advertised.clone(), storage).await?;
         }
         Ok(())
     }
@@ -166,8 +185,38 @@ impl Drop for TestEnv {
     }
 }
 
+/// Where a test's broker keeps its data.
+#[derive(Debug)]
+enum Storage {
+    Memory,
+    /// `sqlite://` in this directory, removed when the environment drops.
+    Durable(tempfile::TempDir),
+}
+
+impl Storage {
+    fn durable() -> std::io::Result<Self> {
+        Ok(Self::Durable(tempfile::tempdir()?))
+    }
+
+    /// The broker's command, storing here.
+    fn command(&self, port: u16, advertised: &str) -> anyhow::Result<std::process::Command> {
+        Ok(match self {
+            Self::Memory => {
+                stack::broker::command(port, advertised, stack::broker::MEMORY_STORAGE)?
+            }
+            Self::Durable(dir) => {
+                // As `make up` runs it: a file relative to the broker's working directory.
+                let mut command =
+                    stack::broker::command(port, advertised, stack::broker::DURABLE_STORAGE)?;
+                command.current_dir(dir.path());
+                command
+            }
+        })
+    }
+}
+
 impl Broker {
-    async fn start(port: u16, advertised: &str) -> anyhow::Result<Self> {
+    async fn start(port: u16, advertised: &str, storage: Storage) -> anyhow::Result<Self> {
         #[cfg(feature = "containers")]
         if containers::enabled() {
             let kafka = containers::Kafka::start(port, advertised).await?;
@@ -175,7 +224,7 @@ impl Broker {
                 _kafka: Box::new(kafka),
             });
         }
-        let mut command = stack::broker::command(port, advertised, "memory://tansu/")?;
+        let mut command = storage.command(port, advertised)?;
         command
             .stdout(std::process::Stdio::null())
             .env("RUST_LOG", "warn");
@@ -187,6 +236,7 @@ impl Broker {
             child,
             port,
             advertised: advertised.to_owned(),
+            storage,
         })
     }
 }

@@ -125,6 +125,139 @@ async fn kafka_through_the_proxy_holds_messages_while_cut_and_delivers_them_afte
     );
 }
 
+/// The broker answers a waiting fetch when data arrives, not when the consumer's wait ends
+/// (`shared/nisshi/1-fetch-wakes-on-produce.patch`): upstream re-reads at half the remaining wait,
+/// so a message produced 1.5 s into a 10 s wait reaches the consumer 5 s in.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_waiting_fetch_answers_as_soon_as_a_message_arrives() {
+    const WAIT_MS: u64 = 10_000;
+    let env = TestEnv::start().await;
+    create_topic(&env, "long-poll").await;
+    let producer: FutureProducer = kafka_config(&env).create().unwrap();
+    let consumer: StreamConsumer = kafka_config(&env)
+        .set("group.id", "long-poll-test")
+        .set("fetch.wait.max.ms", WAIT_MS.to_string())
+        .create()
+        .unwrap();
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    assignment
+        .add_partition_offset("long-poll", 0, rdkafka::Offset::Beginning)
+        .unwrap();
+    consumer.assign(&assignment).unwrap();
+    // Let the consumer's first fetch find nothing and start waiting.
+    let _ = tokio::time::timeout(Duration::from_millis(1500), consumer.recv()).await;
+
+    for n in 0..5 {
+        let sent = std::time::Instant::now();
+        producer
+            .send(
+                FutureRecord::to("long-poll").key("k").payload("x"),
+                Duration::from_secs(10),
+            )
+            .await
+            .expect("delivered");
+        let message = tokio::time::timeout(Duration::from_millis(WAIT_MS), consumer.recv())
+            .await
+            .expect("received within the fetch wait")
+            .unwrap();
+        assert_eq!(message.offset(), n);
+        let took = sent.elapsed();
+        assert!(
+            took < Duration::from_millis(WAIT_MS / 5),
+            "message {n} took {took:?} to reach a consumer waiting {WAIT_MS} ms per fetch"
+        );
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+}
+
+/// The durable engine of `make up` (`sqlite://`, with `shared/nisshi`'s patches): messages,
+/// their headers and a group's committed offset survive SIGKILL, and what is produced after the
+/// restart is fetched too.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_durable_broker_keeps_messages_and_offsets_across_a_kill() {
+    let mut env = TestEnv::start_durable().await;
+    create_topic(&env, "ledger").await;
+    let produce = |env: &TestEnv, range: std::ops::Range<i64>| {
+        let producer: FutureProducer = kafka_config(env)
+            .set("enable.idempotence", "true")
+            .create()
+            .unwrap();
+        async move {
+            for n in range {
+                let headers = OwnedHeaders::new().insert(Header {
+                    key: "n",
+                    value: Some(&n.to_string()),
+                });
+                let record = FutureRecord::to("ledger")
+                    .key("k")
+                    .payload("x")
+                    .headers(headers);
+                producer
+                    .send(record, Duration::from_secs(10))
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+    let consumer = |env: &TestEnv| -> StreamConsumer {
+        let consumer: StreamConsumer = kafka_config(env)
+            .set("group.id", "ledger-readers")
+            .set("session.timeout.ms", "6000")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        consumer.subscribe(&["ledger"]).unwrap();
+        consumer
+    };
+    // Every message arrives in order with its own header; returns the offsets read.
+    async fn read(consumer: &StreamConsumer, count: usize) -> Vec<i64> {
+        let mut offsets = Vec::new();
+        while offsets.len() < count {
+            let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+                .await
+                .expect("the next message arrives")
+                .unwrap();
+            let header = message.headers().unwrap().get(0);
+            assert_eq!(
+                header.value,
+                Some(message.offset().to_string().as_bytes()),
+                "the header stored with offset {}",
+                message.offset()
+            );
+            offsets.push(message.offset());
+        }
+        offsets
+    }
+
+    produce(&env, 0..100).await;
+    let first = consumer(&env);
+    assert_eq!(read(&first, 60).await, (0..60).collect::<Vec<_>>());
+    let mut committed = rdkafka::TopicPartitionList::new();
+    committed
+        .add_partition_offset("ledger", 0, rdkafka::Offset::Offset(60))
+        .unwrap();
+    first
+        .commit(&committed, rdkafka::consumer::CommitMode::Sync)
+        .unwrap();
+    drop(first);
+
+    env.kill_broker();
+    env.restart_broker().await.unwrap();
+    produce(&env, 100..150).await;
+
+    let second = consumer(&env);
+    let watermarks = second
+        .fetch_watermarks("ledger", 0, Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(watermarks, (0, 150), "low and high watermarks");
+    assert_eq!(
+        read(&second, 90).await,
+        (60..150).collect::<Vec<_>>(),
+        "from the committed offset, nothing lost or repeated"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_through_the_proxy_fails_clearly_while_cut_and_recovers() {
     let env = TestEnv::start().await;

@@ -1,7 +1,7 @@
-//! `stack up | down | status`: the native stack behind `make up` and `make down`: Postgres, the
+//! `stack up | down | status | cpu`: the native stack behind `make up` and `make down`: Postgres, the
 //! broker and the Toxiproxy-API server, then the five services against them (through the proxies).
 //!
-//! Everything lives under `.stack/` in the working directory: data (`pgdata/`, `tansu.db`),
+//! Everything lives under `.stack/` in the working directory: data (`pgdata/`, `nisshi.db`),
 //! logs (`logs/`), pid files (`pids/`) and the endpoints (`env`). `up` starts only what is not
 //! running, so it is idempotent; `down` stops exactly the pids it recorded.
 
@@ -51,6 +51,12 @@ enum Action {
     },
     /// Show what is running.
     Status,
+    /// Measure each running part's CPU use (its processes and their children) over a while.
+    Cpu {
+        /// How long to measure.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
 }
 
 /// One process of the stack: its name, its pid file, and how it asks to stop.
@@ -104,6 +110,10 @@ async fn main() -> anyhow::Result<()> {
         Action::Down { clean } => down(&args.dir, clean),
         Action::Status => {
             print_status(&args.dir);
+            Ok(())
+        }
+        Action::Cpu { seconds } => {
+            measure_cpu(&args.dir, Duration::from_secs(seconds)).await;
             Ok(())
         }
     }
@@ -179,9 +189,9 @@ async fn up(dir: &Path) -> anyhow::Result<()> {
 
     start("broker", &dir, || {
         let advertised = format!("127.0.0.1:{KAFKA_PROXY_PORT}");
-        // Durable by default; `STACK_BROKER_STORAGE=memory://tansu/` trades durability for speed.
+        // Durable by default; `STACK_BROKER_STORAGE=memory://nisshi/` trades durability for speed.
         let storage = std::env::var("STACK_BROKER_STORAGE")
-            .unwrap_or_else(|_| "sqlite://tansu.db".to_owned());
+            .unwrap_or_else(|_| broker::DURABLE_STORAGE.to_owned());
         let mut command = broker::command(BROKER_PORT, &advertised, &storage)?;
         command.current_dir(&dir);
         Ok(command)
@@ -343,6 +353,34 @@ fn print_status(dir: &Path) {
         };
         println!("  {:<16} {:<8} {:<8} {}", part.name, state, pid, address);
     }
+}
+
+async fn measure_cpu(dir: &Path, period: Duration) {
+    /// `/proc` counts CPU time in `USER_HZ` ticks, 100 a second on Linux.
+    const TICKS_PER_SECOND: f64 = 100.0;
+    let running: Vec<(&str, u32)> = PARTS
+        .iter()
+        .filter_map(|part| Some((part.name, process::running_pid(&pid_file(dir, part.name))?)))
+        .collect();
+    step(&format!(
+        "measuring the CPU of {} running parts for {period:?}",
+        running.len()
+    ));
+    let before: Vec<u64> = running
+        .iter()
+        .map(|(_, pid)| process::cpu_ticks(*pid))
+        .collect();
+    tokio::time::sleep(period).await;
+    println!();
+    println!("  {:<16} {:>14}", "PART", "% OF ONE CORE");
+    let mut total = 0.0;
+    for ((name, pid), before) in running.iter().zip(before) {
+        let ticks = process::cpu_ticks(*pid).saturating_sub(before);
+        let percent = ticks as f64 / TICKS_PER_SECOND / period.as_secs_f64() * 100.0;
+        total += percent;
+        println!("  {name:<16} {percent:>14.1}");
+    }
+    println!("  {:<16} {total:>14.1}", "total");
 }
 
 fn down(dir: &Path, clean: bool) -> anyhow::Result<()> {
