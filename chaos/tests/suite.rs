@@ -1,7 +1,7 @@
 //! The chaos suite in its reduced form, inside `make test`: the five service binaries as real
-//! processes against this test's Postgres, broker (Tansu in memory) and Toxiproxy-API server,
-//! every scenario but the broker kill (memory storage does not survive one), with fewer orders,
-//! shorter holds and shorter deadlines than `make chaos`. Then the auditor is shown to catch each
+//! processes against this test's Postgres, broker (nisshi on `make up`'s durable `sqlite://`
+//! engine) and Toxiproxy-API server, every scenario, with fewer orders, shorter holds and shorter
+//! deadlines than `make chaos`. Then the auditor is shown to catch each
 //! kind of violation, by breaking the state it audits.
 
 use std::collections::HashMap;
@@ -73,17 +73,25 @@ impl Service {
 }
 
 struct TestSystem {
+    env: TestEnv,
     services: HashMap<&'static str, Service>,
 }
 
 impl Processes for TestSystem {
     async fn kill(&mut self, part: &str) -> anyhow::Result<()> {
+        if part == "broker" {
+            self.env.kill_broker();
+            return Ok(());
+        }
         let service = self.services.get_mut(part).expect("a service");
         service.child.take().expect("running").kill_hard();
         Ok(())
     }
 
     async fn restart(&mut self, part: &str) -> anyhow::Result<()> {
+        if part == "broker" {
+            return self.env.restart_broker().await;
+        }
         self.services
             .get_mut(part)
             .expect("a service")
@@ -92,7 +100,7 @@ impl Processes for TestSystem {
     }
 
     fn durable_broker(&self) -> bool {
-        false
+        true
     }
 }
 
@@ -108,7 +116,7 @@ fn binary(name: &str) -> PathBuf {
     path
 }
 
-async fn start_system(env: &TestEnv) -> (TestSystem, Target) {
+async fn start_system(env: TestEnv) -> (TestSystem, Target) {
     let port = || stack::free_port().unwrap();
     let mut gateway = Service {
         binary: binary("payment-gateway"),
@@ -164,13 +172,12 @@ async fn start_system(env: &TestEnv) -> (TestSystem, Target) {
             .collect(),
         brokers: env.kafka_brokers().to_owned(),
     };
-    (TestSystem { services }, target)
+    (TestSystem { env, services }, target)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_scenario_keeps_every_invariant_and_the_auditor_catches_each_violation() {
-    let env = TestEnv::start().await;
-    let (mut system, target) = start_system(&env).await;
+    let (mut system, target) = start_system(TestEnv::start_durable().await).await;
 
     // `SCENARIO=replay cargo test -p chaos --test suite` runs one scenario.
     let only = std::env::var("SCENARIO").ok();
@@ -187,10 +194,6 @@ async fn every_scenario_keeps_every_invariant_and_the_auditor_catches_each_viola
     }
     chaos::report::print_table(&outcomes);
     for outcome in &outcomes {
-        if outcome.scenario == "broker-kill" {
-            assert!(outcome.skipped.is_some(), "memory storage cannot be killed");
-            continue;
-        }
         assert!(
             outcome.skipped.is_none(),
             "{} did not run",

@@ -257,8 +257,9 @@ pub async fn run<H: Handler>(
         let message = tokio::select! {
             _ = shutdown.wait() => break,
             _ = watchdog.tick() => {
-                // A group can be left with nobody owning its partitions: Tansu sometimes never
-                // completes the rebalance after a broker outage. Joining again unsticks it.
+                // A safety net: a group can be left with nobody owning its partitions (Tansu 0.6
+                // never completed some rebalances after a broker outage). Joining again unsticks
+                // it, for one `assignment()` call every 5 s.
                 let assigned = consumer.assignment().map_or(0, |list| list.count());
                 if assigned > 0 {
                     unassigned_since = None;

@@ -384,9 +384,10 @@ impl Relay {
     }
 
     /// An idempotent producer that hit a fatal error (e.g. a sequence gap after messages timed
-    /// out), or whose producer epoch the broker no longer accepts (after an outage Tansu answers
-    /// every produce with PRODUCER_FENCED, which librdkafka does not treat as fatal for a
-    /// non-transactional producer), refuses to produce again: start a fresh one.
+    /// out), or whose producer epoch the broker no longer accepts (a broker may answer every
+    /// produce with PRODUCER_FENCED after an outage, as Tansu 0.6 did, and librdkafka does not
+    /// treat that as fatal for a non-transactional producer), refuses to produce again: start a
+    /// fresh one.
     fn recreate_producer_if_fenced(&mut self, error: &RelayError) {
         use rdkafka::types::RDKafkaErrorCode as Code;
         let fenced = matches!(

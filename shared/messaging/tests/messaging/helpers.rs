@@ -83,12 +83,20 @@ pub struct Harness {
 
 impl Harness {
     pub async fn start() -> Self {
+        Self::start_in(TestEnv::start().await).await
+    }
+
+    /// With the broker on `make up`'s durable `sqlite://` engine.
+    pub async fn start_durable() -> Self {
+        Self::start_in(TestEnv::start_durable().await).await
+    }
+
+    async fn start_in(env: TestEnv) -> Self {
         platform::metrics::handle();
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
             .try_init();
-        let env = TestEnv::start().await;
         let pool = PgPoolOptions::new()
             .max_connections(10)
             .connect(&env.database_url("order"))

@@ -103,6 +103,40 @@ async fn a_broker_cut_holds_rows_unpublished_until_acknowledged_and_loses_nothin
     assert_eq!(ids.len(), 200, "every event arrived");
 }
 
+/// A cut longer than the producer's delivery timeout: librdkafka gives up on the messages and
+/// bumps its idempotent producer's epoch itself, an epoch the broker never issued. The durable
+/// engine must answer that with an epoch error the relay recovers from (a new producer), not an
+/// unknown error for ever (`shared/nisshi/4-sqlite-unknown-epoch.patch`).
+#[tokio::test]
+async fn a_cut_longer_than_the_delivery_timeout_loses_nothing_on_the_durable_broker() {
+    let harness = Harness::start_durable().await;
+    harness.spawn_relay();
+    harness.enqueue(&events(10, 10)).await;
+    harness.wait_for_count(UNPUBLISHED, 0).await;
+
+    let proxy = harness.env.toxiproxy();
+    proxy.set_enabled("kafka", false).await.unwrap();
+    harness.enqueue(&events(10, 10)).await;
+    // `message.timeout.ms` is 10 s (messaging::kafka::producer).
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    assert_eq!(harness.count(PUBLISHED).await, 100);
+    proxy.set_enabled("kafka", true).await.unwrap();
+    harness.wait_for_count(UNPUBLISHED, 0).await;
+
+    harness.enqueue(&events(10, 10)).await;
+    harness.wait_for_count(UNPUBLISHED, 0).await;
+    let messages = harness.read_topic(TOPIC).await;
+    let ids: std::collections::BTreeSet<_> = messages
+        .iter()
+        .filter_map(|m| {
+            rdkafka::message::Headers::iter(m.headers()?)
+                .find(|h| h.key == "ce_id")
+                .and_then(|h| h.value.map(<[u8]>::to_vec))
+        })
+        .collect();
+    assert_eq!(ids.len(), 300, "every event arrived");
+}
+
 #[tokio::test]
 async fn duplicates_from_a_relay_crash_between_ack_and_marking_are_applied_once() {
     let harness = Harness::start().await;
