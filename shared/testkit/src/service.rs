@@ -82,10 +82,22 @@ impl crate::TestEnv {
         ]
     }
 
-    /// Asserts that the service at `address` (host:port) answers `/readyz` with 200, and with 503
-    /// while this environment's `postgres` proxy is cut.
+    /// Asserts that the service at `address` (host:port) becomes ready (200 on `/readyz`, once
+    /// its consumer has joined its group), and answers 503 while this environment's `postgres`
+    /// proxy is cut.
     pub async fn assert_readyz_follows_the_database(&self, address: &str) {
-        assert_eq!(get(address, "/readyz").await.0, 200);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let (status, body) = get(address, "/readyz").await;
+            if status == 200 {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not ready after 30 s: {status} {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         self.toxiproxy()
             .set_enabled("postgres", false)
             .await
