@@ -68,7 +68,13 @@ struct OrderFacts {
     captured_cents: i64,
     refunded_cents: i64,
     most_refunds_per_charge: i64,
+    /// Seconds from the order's own saga deadline to its end (or to now, while it runs).
+    past_deadline_secs: f64,
 }
+
+/// SPEC invariant 1's drain time: how long after its own saga deadline an order may take to end
+/// (the compensations of a cancellation at the deadline travel through the broker).
+pub const DRAIN: Duration = Duration::from_secs(120);
 
 impl OrderFacts {
     fn describe(&self) -> String {
@@ -124,6 +130,16 @@ impl OrderFacts {
                 }
             }
             _ => broken(1, "not finished"),
+        }
+        if self.past_deadline_secs > DRAIN.as_secs_f64() {
+            broken(
+                1,
+                &format!(
+                    "{:.0} s past its own saga deadline, beyond the {} s drain",
+                    self.past_deadline_secs,
+                    DRAIN.as_secs()
+                ),
+            );
         }
         if self.charges > 1 {
             broken(6, "charged more than once");
@@ -219,7 +235,9 @@ impl Auditor {
                       coalesce(c.charges, 0) as charges, coalesce(c.captures, 0) as captures,
                       coalesce(c.captured_cents, 0) as captured_cents,
                       coalesce(c.refunded_cents, 0) as refunded_cents,
-                      coalesce(c.most_refunds_per_charge, 0) as most_refunds_per_charge
+                      coalesce(c.most_refunds_per_charge, 0) as most_refunds_per_charge,
+                      extract(epoch from coalesce(o.finished_at, now()) - o.deadline_at)::float8
+                          as past_deadline_secs
                from "order".orders o
                left join inventory.reservations r on r.order_id = o.id
                left join payment.payments p on p.order_id = o.id

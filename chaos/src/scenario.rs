@@ -21,11 +21,12 @@ use crate::control::Processes;
 use crate::target::{SERVICES, Target, consumers_of};
 
 /// Every scenario, in the order `make chaos` runs them.
-pub const SCENARIOS: [&str; 11] = [
+pub const SCENARIOS: [&str; 12] = [
     "gateway-latency",
     "gateway-down",
     "broker-outage",
     "postgres-cut",
+    "postgres-outage-long",
     "kill-order",
     "kill-inventory",
     "kill-payment",
@@ -46,6 +47,9 @@ pub struct Settings {
     pub broker_outage: Duration,
     /// How long the `postgres` proxy is cut.
     pub postgres_cut: Duration,
+    /// How long `postgres-outage-long` cuts it: past every consumer's retries (5 tries of a
+    /// 3 s connection wait), which must wait for the database instead of dead-lettering.
+    pub postgres_outage_long: Duration,
     /// How long calls to the gateway are slow (3 s each, above the 2 s slow-call threshold).
     pub gateway_latency: Duration,
     /// How long the gateway is down: must exceed the payment deadline.
@@ -66,6 +70,7 @@ impl Settings {
             orders,
             broker_outage: Duration::from_secs(30),
             postgres_cut: Duration::from_secs(10),
+            postgres_outage_long: Duration::from_secs(60),
             gateway_latency: Duration::from_secs(20),
             gateway_down: Duration::from_secs(55),
             kill_down: Duration::from_secs(3),
@@ -264,6 +269,9 @@ async fn inject<P: Processes>(
         }
         "postgres-cut" => {
             cut(toxiproxy, "postgres", settings.postgres_cut).await?;
+        }
+        "postgres-outage-long" => {
+            cut(toxiproxy, "postgres", settings.postgres_outage_long).await?;
         }
         "replay" => {
             // The replay itself runs once the load has drained, so its effect can be measured.
@@ -477,7 +485,7 @@ async fn check_fault_took_effect(
         "broker-outage" if outcome.max_backlog == 0 => {
             violations.push(no_effect(name, "the outboxes never grew"));
         }
-        "postgres-cut" => {
+        "postgres-cut" | "postgres-outage-long" => {
             let refused: u64 = outcome.rejected.values().sum();
             if refused == 0 {
                 violations.push(no_effect(name, "no request was refused"));

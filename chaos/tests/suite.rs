@@ -29,6 +29,7 @@ fn settings() -> Settings {
         orders: 60,
         broker_outage: Duration::from_secs(12),
         postgres_cut: Duration::from_secs(3),
+        postgres_outage_long: Duration::from_secs(20),
         gateway_latency: Duration::from_secs(10),
         gateway_down: Duration::from_secs(2 * PAYMENT_DEADLINE_SECS),
         kill_down: Duration::from_secs(1),
@@ -228,12 +229,38 @@ async fn auditor_catches_each_violation(target: &Target) {
     };
     assert_eq!(auditor.audit(&scope).await.unwrap(), vec![]);
 
-    let confirmed: Vec<uuid::Uuid> = sqlx::query_scalar(
-        r#"select id from "order".orders where status = 'CONFIRMED' order by created_at limit 6"#,
+    let mut confirmed: Vec<uuid::Uuid> = sqlx::query_scalar(
+        r#"select id from "order".orders where status = 'CONFIRMED' order by created_at limit 7"#,
     )
     .fetch_all(&admin)
     .await
     .unwrap();
+
+    // Invariant 1 per order: an end an hour past the order's own deadline is late.
+    let late = confirmed.pop().unwrap();
+    let shift = |sign: &str| {
+        format!(
+            r#"update "order".orders set deadline_at = deadline_at {sign} interval '1 hour' where id = $1"#
+        )
+    };
+    sqlx::query(&shift("-"))
+        .bind(late)
+        .execute(&admin)
+        .await
+        .unwrap();
+    let violations = auditor.audit(&scope).await.unwrap();
+    assert!(
+        violations.iter().any(|v| v.invariant == 1
+            && v.subject == format!("order {late}")
+            && v.facts.contains("past its own saga deadline")),
+        "{violations:#?}"
+    );
+    sqlx::query(&shift("+"))
+        .bind(late)
+        .execute(&admin)
+        .await
+        .unwrap();
+
     let breaks: [(&str, u8); 6] = [
         (
             r#"update "order".orders set status = 'PENDING' where id = $1"#,

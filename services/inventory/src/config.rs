@@ -1,7 +1,7 @@
 //! Everything the inventory service reads from its environment, in one typed struct.
 
 use clap::Parser;
-use messaging::cli::AdminCommand;
+use messaging::cli::{AdminCommand, Retention};
 
 /// Configuration from environment variables (or the matching flags; `--help` lists both).
 #[derive(Clone, Debug, Parser)]
@@ -20,6 +20,8 @@ pub struct Config {
     /// service's replicas: a restart after a crash then takes its partitions back at once.
     #[arg(long, env = "KAFKA_GROUP_INSTANCE_ID")]
     pub kafka_group_instance_id: Option<String>,
+    #[command(flatten)]
+    pub retention: Retention,
     /// An admin task instead of serving (replay, DLQ).
     #[command(subcommand)]
     pub admin: Option<AdminCommand>,

@@ -24,6 +24,7 @@ impl Handlers {
     }
 
     async fn reserve(&self, tx: &mut PgConnection, order: OrderPlaced) -> Result<(), HandlerError> {
+        order.check().map_err(HandlerError::poison)?;
         let order_id = order.order_id;
         if stock::lock_reservation(tx, order_id).await?.is_some() {
             return Ok(());

@@ -1,7 +1,7 @@
 //! Everything the order service reads from its environment, in one typed struct.
 
 use clap::Parser;
-use messaging::cli::AdminCommand;
+use messaging::cli::{AdminCommand, Retention};
 
 /// Configuration from environment variables (or the matching flags; `--help` lists both).
 #[derive(Clone, Debug, Parser)]
@@ -23,6 +23,8 @@ pub struct Config {
     /// Seconds an order may stay PENDING before it is cancelled with reason `timeout`.
     #[arg(long, env = "ORDER_SAGA_DEADLINE_SECS", default_value_t = 60)]
     pub saga_deadline_secs: u64,
+    #[command(flatten)]
+    pub retention: Retention,
     /// An admin task instead of serving (replay, DLQ).
     #[command(subcommand)]
     pub admin: Option<AdminCommand>,

@@ -1,17 +1,19 @@
-//! The saga deadline: an order still PENDING past its `deadline_at` is cancelled with reason
-//! `timeout`, and its `OrderCancelled` makes every participant compensate what it did.
+//! The saga deadline. An order still PENDING past its `deadline_at` is cancelled with reason
+//! `timeout`: `OrderCancelled` makes every participant compensate what it did, and the order
+//! waits in CANCELLING for those compensations (`handlers::expire`). A CANCELLING order still
+//! waiting a second deadline later is reported (log and `saga_cancelling_overdue`), never left
+//! silently; `GET /orders?status=CANCELLING` lists it.
 
 use std::time::Duration;
 
-use events::reasons;
 use platform::Shutdown;
 
-use crate::handlers::finish;
-use crate::orders::Status;
+use crate::handlers;
 use crate::routes::AppState;
 
 /// Checks once a second until `shutdown`.
 pub async fn run(state: AppState, shutdown: Shutdown) {
+    let mut overdue_before = 0;
     loop {
         tokio::select! {
             _ = shutdown.wait() => return,
@@ -21,6 +23,20 @@ pub async fn run(state: AppState, shutdown: Shutdown) {
             Ok(0) => {}
             Ok(expired) => tracing::warn!(expired, "orders cancelled past their saga deadline"),
             Err(error) => tracing::warn!(%error, "saga deadline check failed"),
+        }
+        match overdue_cancellations(&state).await {
+            Ok((count, oldest)) => {
+                metrics::gauge!("saga_cancelling_overdue").set(count as f64);
+                if count != overdue_before && count > 0 {
+                    tracing::error!(
+                        count,
+                        ?oldest,
+                        "orders still CANCELLING a saga deadline after their own: compensations missing"
+                    );
+                }
+                overdue_before = count;
+            }
+            Err(error) => tracing::warn!(%error, "overdue cancellation check failed"),
         }
     }
 }
@@ -35,15 +51,19 @@ pub async fn expire(state: &AppState) -> sqlx::Result<usize> {
     .fetch_all(&mut *tx)
     .await?;
     for order_id in &overdue {
-        finish(
-            &mut tx,
-            &state.outbox,
-            *order_id,
-            Status::Cancelled,
-            Some(reasons::TIMEOUT),
-        )
-        .await?;
+        handlers::expire(&mut tx, &state.outbox, *order_id).await?;
     }
     tx.commit().await?;
     Ok(overdue.len())
+}
+
+/// How many orders are CANCELLING one saga deadline past their own, and the oldest of them.
+async fn overdue_cancellations(state: &AppState) -> sqlx::Result<(i64, Option<uuid::Uuid>)> {
+    sqlx::query_as(
+        "select count(*), (array_agg(id order by deadline_at))[1] from orders
+         where status = 'CANCELLING' and deadline_at <= now() - make_interval(secs => $1)",
+    )
+    .bind(state.saga_deadline.as_secs_f64())
+    .fetch_one(&state.pool)
+    .await
 }

@@ -49,8 +49,14 @@ impl Handler for Handlers {
         let name = types::display_name(&event.event_type);
         orders::add_timeline(tx, order_id, name, reason.as_deref()).await?;
         if saga.status() == Some(Status::Cancelling) {
-            let release = saga.awaiting_release && event.event_type != types::INVENTORY_RELEASED;
-            let refund = saga.awaiting_refund && event.event_type != types::PAYMENT_REFUNDED;
+            // A reservation or a capture that lands after the cancellation began (the deadline
+            // passed while inventory or payment was still at work) is compensated too, so its
+            // undoing is awaited; each undoing follows what it undoes on the same partition.
+            let event_type = event.event_type.as_str();
+            let release = (saga.awaiting_release || event_type == types::INVENTORY_RESERVED)
+                && event_type != types::INVENTORY_RELEASED;
+            let refund = (saga.awaiting_refund || event_type == types::PAYMENT_COMPLETED)
+                && event_type != types::PAYMENT_REFUNDED;
             if release || refund {
                 orders::set_status(tx, order_id, Status::Cancelling, None, release, refund).await?;
             } else {
@@ -111,8 +117,27 @@ impl Handler for Handlers {
     }
 }
 
+/// The saga deadline passed with the order still PENDING. Participants compensate on
+/// `OrderCancelled`, so it is published now. The order waits in CANCELLING for the undoing of
+/// what it saw done (a reservation, a capture), or is CANCELLED at once if it saw nothing done.
+pub async fn expire(tx: &mut PgConnection, outbox: &Outbox, order_id: Uuid) -> sqlx::Result<()> {
+    let release = orders::seen(tx, order_id, "InventoryReserved").await?
+        && !orders::seen(tx, order_id, "InventoryReleased").await?;
+    let refund = orders::seen(tx, order_id, "PaymentCompleted").await?
+        && !orders::seen(tx, order_id, "PaymentRefunded").await?;
+    let reason = Some(reasons::TIMEOUT);
+    if !(release || refund) {
+        return finish(tx, outbox, order_id, Status::Cancelled, reason).await;
+    }
+    orders::set_status(tx, order_id, Status::Cancelling, reason, release, refund).await?;
+    announce(tx, outbox, order_id, Status::Cancelled, reason).await?;
+    tracing::info!(%order_id, release, refund, "saga deadline passed: compensating");
+    Ok(())
+}
+
 /// Ends the saga: the terminal status, its timeline entry, and `OrderConfirmed` or
-/// `OrderCancelled` for the participants to settle or compensate.
+/// `OrderCancelled` for the participants to settle or compensate (unless a deadline already
+/// announced the cancellation: participants must see it once).
 pub async fn finish(
     tx: &mut PgConnection,
     outbox: &Outbox,
@@ -121,6 +146,27 @@ pub async fn finish(
     reason: Option<&str>,
 ) -> sqlx::Result<()> {
     orders::set_status(tx, order_id, status, reason, false, false).await?;
+    if status != Status::Cancelled || !orders::seen(tx, order_id, "OrderCancelled").await? {
+        announce(tx, outbox, order_id, status, reason).await?;
+    }
+    metrics::counter!(
+        "saga_finished_total",
+        "status" => status.as_str(),
+        "reason" => reason.unwrap_or("").to_owned()
+    )
+    .increment(1);
+    tracing::info!(%order_id, status = status.as_str(), reason, "saga finished");
+    Ok(())
+}
+
+/// `OrderConfirmed` or `OrderCancelled`: its timeline entry and its event.
+async fn announce(
+    tx: &mut PgConnection,
+    outbox: &Outbox,
+    order_id: Uuid,
+    status: Status,
+    reason: Option<&str>,
+) -> sqlx::Result<()> {
     let (event_type, name) = match status {
         Status::Confirmed => (types::ORDER_CONFIRMED, "OrderConfirmed"),
         _ => (types::ORDER_CANCELLED, "OrderCancelled"),
@@ -140,12 +186,5 @@ pub async fn finish(
                 .await?;
         }
     }
-    metrics::counter!(
-        "saga_finished_total",
-        "status" => status.as_str(),
-        "reason" => reason.unwrap_or("").to_owned()
-    )
-    .increment(1);
-    tracing::info!(%order_id, status = status.as_str(), reason, "saga finished");
     Ok(())
 }

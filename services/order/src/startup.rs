@@ -40,7 +40,8 @@ impl Application {
             &events::TOPICS,
         )
         .await
-        .context("cannot prepare messaging")?;
+        .context("cannot prepare messaging")?
+        .retention(&config.retention)?;
         messaging.consumer = messaging
             .consumer
             .static_member(config.kafka_group_instance_id.clone());

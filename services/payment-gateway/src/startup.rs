@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use platform::Shutdown;
-use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
 
 use crate::{Config, routes};
@@ -19,10 +18,7 @@ pub struct Application {
 impl Application {
     /// Connects to the ledger, applies its migrations and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let pool = PgPoolOptions::new()
-            .max_connections(20)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect(&config.database_url)
+        let pool = platform::db::connect(&config.database_url, 20, Duration::ZERO)
             .await
             .context("cannot connect to the gateway database")?;
         sqlx::migrate!("../../migrations/gateway")

@@ -1,7 +1,7 @@
 //! Everything the payment service reads from its environment, in one typed struct.
 
 use clap::Parser;
-use messaging::cli::AdminCommand;
+use messaging::cli::{AdminCommand, Retention};
 
 /// Configuration from environment variables (or the matching flags; `--help` lists both).
 #[derive(Clone, Debug, Parser)]
@@ -28,6 +28,8 @@ pub struct Config {
     /// order's saga deadline.
     #[arg(long, env = "PAYMENT_DEADLINE_SECS", default_value_t = 45)]
     pub deadline_secs: u64,
+    #[command(flatten)]
+    pub retention: Retention,
     /// An admin task instead of serving (replay, DLQ).
     #[command(subcommand)]
     pub admin: Option<AdminCommand>,

@@ -21,7 +21,12 @@ pub struct Handlers {
 }
 
 impl Handlers {
-    async fn create(&self, tx: &mut PgConnection, reserved: InventoryReserved) -> sqlx::Result<()> {
+    async fn create(
+        &self,
+        tx: &mut PgConnection,
+        reserved: InventoryReserved,
+    ) -> Result<(), HandlerError> {
+        reserved.check().map_err(HandlerError::poison)?;
         sqlx::query(
             "insert into payments (order_id, id, status, amount_cents, card_token, shipping_address, deadline_at)
              values ($1, $2, 'PENDING', $3, $4, $5, now() + make_interval(secs => $6))
@@ -83,7 +88,7 @@ impl Handler for Handlers {
 
     async fn handle(&self, tx: &mut PgConnection, event: &Event) -> Result<(), HandlerError> {
         match event.event_type.as_str() {
-            types::INVENTORY_RESERVED => Ok(self.create(tx, event.data_as()?).await?),
+            types::INVENTORY_RESERVED => self.create(tx, event.data_as()?).await,
             types::SHIPMENT_FAILED | types::ORDER_CANCELLED => Ok(self
                 .compensate(tx, event.data_as::<Failure>()?.order_id)
                 .await?),

@@ -146,6 +146,43 @@ pub struct OrderPlaced {
     pub shipping_address: Address,
 }
 
+/// The most an order may cost, in cents. `POST /orders` cannot price one above it (50 lines of
+/// at most 1000 of the dearest product); a consumer refuses a larger or non-positive amount.
+pub const MAX_AMOUNT_CENTS: i64 = 1_000_000_000;
+
+impl OrderPlaced {
+    /// What inventory relies on before it reserves anything; an error is the field at fault.
+    pub fn check(&self) -> Result<(), String> {
+        if self.lines.is_empty() {
+            return Err("lines: empty".into());
+        }
+        if let Some(line) = self.lines.iter().find(|line| line.quantity <= 0) {
+            return Err(format!("lines: quantity {} of {}", line.quantity, line.sku));
+        }
+        check_amount(self.total_cents)
+    }
+}
+
+impl InventoryReserved {
+    /// What payment relies on before it charges anything; an error is the field at fault.
+    pub fn check(&self) -> Result<(), String> {
+        if self.card_token.is_empty() {
+            return Err("card_token: empty".into());
+        }
+        check_amount(self.amount_cents)
+    }
+}
+
+fn check_amount(cents: i64) -> Result<(), String> {
+    if (1..=MAX_AMOUNT_CENTS).contains(&cents) {
+        Ok(())
+    } else {
+        Err(format!(
+            "amount of {cents} cents is outside 1..={MAX_AMOUNT_CENTS}"
+        ))
+    }
+}
+
 /// OrderConfirmed, InventoryReleased, PaymentRefunded: the order id says it all.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 pub struct OrderRef {
@@ -184,7 +221,51 @@ pub struct ShipmentScheduled {
 #[cfg(test)]
 mod tests {
     use super::reactions::{self, ignores};
-    use super::types;
+    use super::{Address, InventoryReserved, Line, MAX_AMOUNT_CENTS, OrderPlaced, types};
+
+    fn address() -> Address {
+        Address {
+            name: "Ada".into(),
+            line1: "1 Main St".into(),
+            city: "London".into(),
+            postal_code: "N1".into(),
+            country: "GB".into(),
+        }
+    }
+
+    #[test]
+    fn consumers_refuse_amounts_and_quantities_no_order_can_have() {
+        let reserved = |amount_cents, card_token: &str| InventoryReserved {
+            order_id: uuid::Uuid::nil(),
+            amount_cents,
+            card_token: card_token.into(),
+            shipping_address: address(),
+        };
+        assert!(reserved(2450, "tok_visa").check().is_ok());
+        for bad in [
+            reserved(-2450, "tok_visa"),
+            reserved(0, "tok_visa"),
+            reserved(MAX_AMOUNT_CENTS + 1, "tok_visa"),
+            reserved(2450, ""),
+        ] {
+            assert!(bad.check().is_err(), "{bad:?}");
+        }
+        let placed = |quantity| OrderPlaced {
+            order_id: uuid::Uuid::nil(),
+            customer_id: uuid::Uuid::nil(),
+            lines: vec![Line {
+                sku: "SKU-BOLT".into(),
+                quantity,
+                unit_price_cents: 1450,
+            }],
+            total_cents: 1450,
+            card_token: "tok_visa".into(),
+            shipping_address: address(),
+        };
+        assert!(placed(1).check().is_ok());
+        assert!(placed(0).check().is_err());
+        assert!(placed(-3).check().is_err());
+    }
 
     #[test]
     fn a_service_ignores_known_types_it_does_not_react_to_and_never_unknown_ones() {

@@ -137,12 +137,21 @@ pub async fn dlq_list(brokers: &str, group: &str) -> anyhow::Result<Vec<DeadLett
 }
 
 /// Publishes the dead letter at `partition`/`offset` of `group`'s DLQ back to the topic it came
-/// from, with its original key, payload and headers. Returns that topic.
+/// from, with its original key, payload and headers, for the consumer to apply this time.
+/// Returns that topic.
+///
+/// The consumer remembered the event as dead-lettered in its inbox, and would skip the copy as a
+/// duplicate; so, in one transaction on the group's database `pool`, that inbox row is removed
+/// and the re-drive recorded in `dlq_redrives` (`by`, when, which event), then the copy is
+/// published and the transaction commits. Other groups of the topic applied the event already
+/// and skip the copy.
 pub async fn dlq_redrive(
+    pool: &PgPool,
     brokers: &str,
     group: &str,
     partition: i32,
     offset: i64,
+    by: &str,
 ) -> anyhow::Result<String> {
     let messages = read_topic(brokers, &crate::inbox::dlq_topic(group)).await?;
     let message = messages
@@ -162,6 +171,24 @@ pub async fn dlq_redrive(
             });
         }
     }
+    let event_id = header_value(message, "ce_id").and_then(|id| id.parse::<uuid::Uuid>().ok());
+    let mut tx = pool.begin().await?;
+    // Only a dead-lettered row: an event applied since (re-driven before) stays applied.
+    sqlx::query("delete from inbox where event_id = $1 and dead_lettered")
+        .bind(event_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "insert into dlq_redrives (event_id, dlq_partition, dlq_offset, original_topic, redriven_by)
+         values ($1, $2, $3, $4, $5)",
+    )
+    .bind(event_id)
+    .bind(partition)
+    .bind(offset)
+    .bind(&topic)
+    .bind(by)
+    .execute(&mut *tx)
+    .await?;
     let mut record = FutureRecord::to(&topic).headers(headers);
     if let Some(key) = message.key() {
         record = record.key(key);
@@ -169,9 +196,12 @@ pub async fn dlq_redrive(
     if let Some(payload) = message.payload() {
         record = record.payload(payload);
     }
+    // Published inside the transaction: a consumer reading the copy before the commit waits on
+    // the deleted row's lock, then applies it.
     kafka::producer(brokers)?
         .send(record, Duration::from_secs(10))
         .await
         .map_err(|(error, _)| error)?;
+    tx.commit().await?;
     Ok(topic)
 }

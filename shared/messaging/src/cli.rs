@@ -6,6 +6,18 @@ use sqlx::PgPool;
 
 use crate::admin::{self, ReplaySelection};
 
+/// How long a service keeps what it has dealt with; `#[command(flatten)]` into its config.
+#[derive(Clone, Copy, Debug, clap::Args)]
+pub struct Retention {
+    /// Days a published outbox row is kept (replay reaches back this far).
+    #[arg(long, env = "OUTBOX_RETENTION_DAYS", default_value_t = 7.0)]
+    pub outbox_retention_days: f64,
+    /// Days an inbox row is kept. An event redelivered after its row is gone is applied again,
+    /// so keep this at least as long as the topics keep messages.
+    #[arg(long, env = "INBOX_RETENTION_DAYS", default_value_t = 7.0)]
+    pub inbox_retention_days: f64,
+}
+
 #[derive(Clone, Debug, Subcommand)]
 pub enum AdminCommand {
     /// Re-publishes this service's outbox events (all given filters must match).
@@ -29,12 +41,16 @@ pub enum AdminCommand {
 pub enum DlqCommand {
     /// Prints every dead letter as one JSON line.
     List,
-    /// Publishes one dead letter back to its original topic.
+    /// Publishes one dead letter back to its original topic, for this service to apply again;
+    /// recorded in its `dlq_redrives` table.
     Redrive {
         #[arg(long)]
         partition: i32,
         #[arg(long)]
         offset: i64,
+        /// Who re-drives it, for the record.
+        #[arg(long, env = "USER", default_value = "unknown")]
+        by: String,
     },
 }
 
@@ -64,8 +80,12 @@ pub async fn run(
                 println!("{}", serde_json::to_string(&letter)?);
             }
         }
-        AdminCommand::Dlq(DlqCommand::Redrive { partition, offset }) => {
-            let topic = admin::dlq_redrive(brokers, group, partition, offset).await?;
+        AdminCommand::Dlq(DlqCommand::Redrive {
+            partition,
+            offset,
+            by,
+        }) => {
+            let topic = admin::dlq_redrive(pool, brokers, group, partition, offset, &by).await?;
             println!("re-drove partition {partition} offset {offset} to {topic}");
         }
     }

@@ -23,6 +23,7 @@ use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, ClientContext};
 use resilience::RetryPolicy;
+use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -57,9 +58,14 @@ pub trait Handler: Send + Sync + 'static {
 
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
-    /// Worth retrying: the database or another dependency failed.
+    /// Worth a few more tries (a deadlock, a serialization failure, a dependency's error); when
+    /// they are used up, the message goes to the DLQ.
     #[error("{0:#}")]
     Transient(anyhow::Error),
+    /// The database cannot be reached. Nothing is wrong with the message: the partition waits
+    /// and retries until the database is back, however long that takes, and never dead-letters.
+    #[error("{0:#}")]
+    Unavailable(anyhow::Error),
     /// Retrying cannot help: the event is invalid for this consumer. Goes to the DLQ.
     #[error("{0:#}")]
     Poison(anyhow::Error),
@@ -76,8 +82,32 @@ impl HandlerError {
 }
 
 impl From<sqlx::Error> for HandlerError {
+    /// By what went wrong: no connection is `Unavailable`; data the schema refuses (SQLSTATE
+    /// class 22, data exception; 23502 and 23514, a null or a value a check refuses) is `Poison`,
+    /// since the same message fails the same way every time; anything else is `Transient`,
+    /// including unique and foreign-key violations, which a concurrent writer can cause (two
+    /// topics' events for one order racing to insert its row) and a retry resolves.
     fn from(error: sqlx::Error) -> Self {
-        Self::Transient(error.into())
+        let class = match &error {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_) => return Self::Unavailable(error.into()),
+            sqlx::Error::Database(database) => database.code().map(|code| code.into_owned()),
+            _ => None,
+        };
+        match class.as_deref().map(|code| code.get(..2).unwrap_or(code)) {
+            // Connection exception; the server shutting down or not accepting connections yet
+            // (57P01-57P03; 57014, a cancelled statement, stays transient); out of resources.
+            Some("08" | "53") => Self::Unavailable(error.into()),
+            Some("57") if class.as_deref() != Some("57014") => Self::Unavailable(error.into()),
+            Some("22") => Self::Poison(error.into()),
+            Some("23") if matches!(class.as_deref(), Some("23502" | "23514")) => {
+                Self::Poison(error.into())
+            }
+            _ => Self::Transient(error.into()),
+        }
     }
 }
 
@@ -176,6 +206,10 @@ impl ConsumerContext for RebalanceContext {
 }
 
 type Kafka = StreamConsumer<RebalanceContext>;
+
+/// The largest payload a dead letter carries as it is; librdkafka's `message.max.bytes`
+/// (1,000,000) leaves room beside it for the original and `dlq_*` headers.
+pub const DLQ_PAYLOAD_LIMIT: usize = 900_000;
 
 /// How long a consumer may go without partitions before it joins its group again.
 const REJOIN_AFTER: Duration = Duration::from_secs(30);
@@ -279,6 +313,16 @@ pub async fn run<H: Handler>(
                 store_offset(&consumer, &topic, partition, offset);
                 continue;
             }
+            // Workers end only at shutdown: one that ended before (a handler panicked) would
+            // leave its partition unread, so the consumer stops and its supervisor starts it
+            // again from the committed offsets.
+            Some(ended) = workers.join_next() => {
+                if shutdown.is_triggered() {
+                    break;
+                }
+                let reason = ended.err().map_or_else(|| "it returned".to_owned(), |e| e.to_string());
+                anyhow::bail!("a partition worker ended: {reason}");
+            }
             message = consumer.recv() => message,
         };
         let message = match message {
@@ -299,7 +343,9 @@ pub async fn run<H: Handler>(
         let tagged = (generation.load(Ordering::SeqCst), message);
         tokio::select! {
             _ = shutdown.wait() => break,
-            _ = sender.send(tagged) => {}
+            sent = sender.send(tagged) => if sent.is_err() {
+                anyhow::bail!("a partition worker ended");
+            }
         }
     }
 
@@ -466,22 +512,40 @@ impl<H: Handler> Runtime<H> {
         Ok(event)
     }
 
-    /// Applies `event` once, retrying transient failures in place.
+    /// Applies `event` once, retrying transient failures in place. While the database is
+    /// unreachable the partition waits here, its offset unstored, for as long as it takes:
+    /// those waits count no attempt.
     async fn apply(&self, message: &OwnedMessage, event: &Event) -> Outcome {
         let mut attempt = 0;
+        let mut waits = 0;
         loop {
-            attempt += 1;
             let error = match self.try_apply(message, event).await {
                 Ok(true) => return Outcome::Applied,
                 Ok(false) => return Outcome::Duplicate,
                 Err(HandlerError::Poison(error)) => {
                     return Outcome::DeadLetter {
                         error: format!("{error:#}"),
-                        attempts: attempt,
+                        attempts: attempt + 1,
                     };
+                }
+                Err(HandlerError::Unavailable(error)) => {
+                    waits += 1;
+                    if waits == 1 || waits % 20 == 0 {
+                        tracing::warn!(
+                            error = format!("{error:#}"),
+                            waits,
+                            "database unavailable: the partition waits for it"
+                        );
+                    }
+                    tokio::select! {
+                        _ = self.shutdown.wait() => return Outcome::Abandoned,
+                        _ = tokio::time::sleep(self.config.retry.delay(waits)) => {}
+                    }
+                    continue;
                 }
                 Err(HandlerError::Transient(error)) => error,
             };
+            attempt += 1;
             if attempt >= self.config.retry.max_attempts {
                 return Outcome::DeadLetter {
                     error: format!("retries exhausted: {error:#}"),
@@ -544,18 +608,35 @@ impl<H: Handler> Runtime<H> {
     }
 
     /// Publishes `message` to the DLQ with the error in headers, retrying until the broker takes
-    /// it; returns false if shutdown came first.
+    /// it; returns false if shutdown came first. A payload over `DLQ_PAYLOAD_LIMIT` is replaced
+    /// by its size and SHA-256 (header `dlq_truncated`): a message near the size limit plus the
+    /// `dlq_*` headers would be refused for ever, and its partition would never move on.
     async fn dead_letter(&self, message: &OwnedMessage, error: &str, attempts: u32) -> bool {
         let topic = self.config.dlq_topic();
-        let headers = dead_letter_headers(message, error, attempts, &self.config.group);
+        let mut headers = dead_letter_headers(message, error, attempts, &self.config.group);
+        let payload = match message.payload() {
+            Some(payload) if payload.len() > DLQ_PAYLOAD_LIMIT => {
+                headers = headers.insert(Header {
+                    key: "dlq_truncated",
+                    value: Some("true"),
+                });
+                let digest = serde_json::json!({
+                    "truncated": true,
+                    "size": payload.len(),
+                    "sha256": format!("{:x}", Sha256::digest(payload)),
+                });
+                Some(std::borrow::Cow::Owned(digest.to_string().into_bytes()))
+            }
+            payload => payload.map(std::borrow::Cow::Borrowed),
+        };
         let mut failures = 0;
         loop {
             let mut record = FutureRecord::to(&topic).headers(headers.clone());
             if let Some(key) = message.key() {
                 record = record.key(key);
             }
-            if let Some(payload) = message.payload() {
-                record = record.payload(payload);
+            if let Some(payload) = &payload {
+                record = record.payload(payload.as_ref());
             }
             match self.producer.send(record, Duration::from_secs(5)).await {
                 Ok(_) => {

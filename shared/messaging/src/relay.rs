@@ -34,8 +34,11 @@ pub struct RelayConfig {
     pub poll_interval: Duration,
     /// How often a standby tries to become leader.
     pub standby_interval: Duration,
-    /// Published rows older than this are purged.
+    /// Published outbox rows older than this are purged.
     pub retention: Duration,
+    /// Inbox rows older than this are purged. An event redelivered after its row is gone would
+    /// be applied again, so this must outlast the topics' own retention (Kafka's default: 7 days).
+    pub inbox_retention: Duration,
     /// Waits between failed rounds (the broker or the database away).
     pub backoff: RetryPolicy,
 }
@@ -48,6 +51,7 @@ impl Default for RelayConfig {
             poll_interval: Duration::from_secs(1),
             standby_interval: Duration::from_secs(1),
             retention: Duration::from_secs(7 * 24 * 3600),
+            inbox_retention: Duration::from_secs(7 * 24 * 3600),
             backoff: RetryPolicy {
                 max_attempts: u32::MAX,
                 initial_interval: Duration::from_millis(100),
@@ -76,7 +80,7 @@ pub struct Relay {
     pool: PgPool,
     brokers: String,
     pub(crate) producer: FutureProducer,
-    config: RelayConfig,
+    pub(crate) config: RelayConfig,
     /// When the lock session was last seen alive.
     lock_checked: Option<Instant>,
 }
@@ -425,9 +429,10 @@ impl Relay {
         Ok(())
     }
 
-    /// Deletes published rows older than the retention window (once a minute).
+    /// Deletes published outbox rows and inbox rows past their retention windows (once a
+    /// minute, by the leader).
     async fn purge(&self) -> Result<(), sqlx::Error> {
-        let purged = sqlx::query(
+        let outbox = sqlx::query(
             "delete from outbox
              where created_at < now() - make_interval(secs => $1) and published_at is not null",
         )
@@ -435,8 +440,14 @@ impl Relay {
         .execute(&self.pool)
         .await?
         .rows_affected();
-        if purged > 0 {
-            tracing::info!(service = %self.service, purged, "purged published outbox rows past retention");
+        let inbox =
+            sqlx::query("delete from inbox where processed_at < now() - make_interval(secs => $1)")
+                .bind(self.config.inbox_retention.as_secs_f64())
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        if outbox + inbox > 0 {
+            tracing::info!(service = %self.service, outbox, inbox, "purged rows past retention");
         }
         Ok(())
     }

@@ -2,7 +2,8 @@
 //! `{"error": "<code>", "message": "...", "field": "<path>"?}`, bad input is a 4xx naming the
 //! field, and a 5xx body says nothing internal (the cause is logged once, here).
 
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
+use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -19,12 +20,25 @@ pub struct ApiError {
     pub field: Option<String>,
 }
 
+/// The most of a message an error body carries. Messages may quote client text (serde's do),
+/// and an error must not echo a megabyte back.
+const MESSAGE_LIMIT: usize = 200;
+
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        let mut message = message.into();
+        if message.len() > MESSAGE_LIMIT {
+            let mut end = MESSAGE_LIMIT;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+            message.push('…');
+        }
         Self {
             status,
             code,
-            message: message.into(),
+            message,
             field: None,
         }
     }
@@ -39,7 +53,7 @@ impl ApiError {
     }
 
     pub fn with_field(mut self, field: &str) -> Self {
-        self.field = Some(field.to_owned());
+        self.field = Some(field.chars().take(MESSAGE_LIMIT).collect());
         self
     }
 
@@ -125,13 +139,111 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 }
 
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(deserializer).map_err(|error| path_error(&error))
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|error| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the body is not valid JSON: {error}"),
+        )
+    })?;
+    from_value(value)
 }
 
-/// Deserializes `value` into `T`, naming the offending field on failure (422).
+/// Deserializes `value` into `T`, naming the offending field on failure (422). Text with
+/// control characters (NUL, ESC, ...) is refused before anything reads it: Postgres rejects a
+/// NUL in text, and a log or a terminal should never receive the others from a client.
 pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    if let Some(field) = control_characters(&value, String::new()) {
+        return Err(no_control_characters(&field));
+    }
     serde_path_to_error::deserialize(value).map_err(|error| path_error(&error))
+}
+
+/// The path (`lines[0].sku`, as serde_path_to_error writes it) of the first string or key that
+/// holds a control character.
+fn control_characters(value: &serde_json::Value, path: String) -> Option<String> {
+    let join = |key: &str| {
+        if path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match value {
+        serde_json::Value::String(text) => has_control(text).then_some(path),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| control_characters(item, format!("{path}[{i}]"))),
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            if has_control(key) {
+                Some(join(&key.escape_debug().to_string()))
+            } else {
+                control_characters(item, join(key))
+            }
+        }),
+        _ => None,
+    }
+}
+
+fn has_control(text: &str) -> bool {
+    text.chars().any(char::is_control)
+}
+
+fn no_control_characters(field: &str) -> ApiError {
+    ApiError::invalid(
+        if field.is_empty() { "." } else { field },
+        "must not contain control characters",
+    )
+}
+
+/// `axum::extract::Path` keeping the error contract: a 400 for a segment that does not parse, a
+/// 422 naming the parameter for one with control characters (`/products/%00/stock`).
+#[derive(Debug)]
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let raw = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection| {
+                ApiError::new(rejection.status(), "invalid_path", rejection.body_text())
+            })?;
+        if let Some((name, _)) = raw.iter().find(|(_, value)| has_control(value)) {
+            return Err(no_control_characters(name));
+        }
+        axum::extract::Path::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| Self(value))
+            .map_err(|rejection| {
+                ApiError::new(rejection.status(), "invalid_path", rejection.body_text())
+            })
+    }
+}
+
+/// `axum::extract::Query` keeping the error contract: 400 `invalid_query` when the query string
+/// does not parse, 422 naming the parameter that holds control characters.
+#[derive(Debug)]
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(parts.uri.query().unwrap_or_default()).unwrap_or_default();
+        if let Some((name, _)) = pairs.iter().find(|(_, value)| has_control(value)) {
+            return Err(no_control_characters(name));
+        }
+        axum::extract::Query::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| Self(value))
+            .map_err(|rejection| {
+                ApiError::new(rejection.status(), "invalid_query", rejection.body_text())
+            })
+    }
 }
 
 fn path_error(error: &serde_path_to_error::Error<serde_json::Error>) -> ApiError {
@@ -193,5 +305,33 @@ mod tests {
         let malformed = parse::<Order>(b"{\"lines\": [").unwrap_err();
         assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
         assert_eq!(malformed.code, "malformed_json");
+    }
+
+    #[test]
+    fn text_with_control_characters_is_refused_naming_its_field() {
+        for (body, field) in [
+            (
+                r#"{"lines": [{"sku": "a\u0000", "quantity": 1}]}"#,
+                "lines[0].sku",
+            ),
+            (
+                r#"{"lines": [{"sku": "a", "quantity": 1, "x": "\u001b[31m"}]}"#,
+                "lines[0].x",
+            ),
+            (r#"{"lines": [], "\u0007": 1}"#, "\\u{7}"),
+        ] {
+            let error = parse::<Order>(body.as_bytes()).unwrap_err();
+            assert_eq!(error.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+            assert_eq!(error.field.as_deref(), Some(field), "{body}");
+        }
+        parse::<Order>(r#"{"lines": [{"sku": "é ✓", "quantity": 1}]}"#.as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn messages_quote_at_most_a_short_prefix_of_client_text() {
+        let long = "x".repeat(100_000);
+        let error = parse::<Order>(format!(r#"{{"lines": "{long}"}}"#).as_bytes()).unwrap_err();
+        assert!(error.message.len() < 300, "{}", error.message.len());
+        assert_eq!(error.field.as_deref(), Some("lines"));
     }
 }

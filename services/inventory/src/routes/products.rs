@@ -1,9 +1,9 @@
 //! `GET /products` and the admin `PUT /products/{sku}/stock`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::{get, put};
 use axum::{Json, Router};
-use platform::api::{ApiError, JsonBody};
+use platform::api::{ApiError, JsonBody, Path};
 use serde::Deserialize;
 
 use super::AppState;

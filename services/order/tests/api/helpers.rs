@@ -15,16 +15,24 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    /// With `args` added to the service's command line.
+    pub async fn spawn_with(args: &[&str]) -> Self {
         let env = TestEnv::start().await;
-        let config = Config::parse_from([
+        let database_url = env.database_url("order");
+        let mut all = vec![
             "order",
             "--http-addr",
             "127.0.0.1:0",
             "--database-url",
-            &env.database_url("order"),
+            &database_url,
             "--kafka-brokers",
             env.kafka_brokers(),
-        ]);
+        ];
+        all.extend(args);
+        let config = Config::parse_from(all);
         let application = Application::build(config)
             .await
             .expect("the service builds");

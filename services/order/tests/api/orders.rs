@@ -86,6 +86,20 @@ async fn bad_input_is_a_4xx_naming_the_problem_and_writes_nothing() {
             Some("shipping_address.country"),
         ),
         (json!({"customer_id": "x"}), 422, Some("customer_id")),
+        (
+            order("SKU-BOLT", 1, "tok_visa\u{0}", "DE"),
+            422,
+            Some("card_token"),
+        ),
+        (
+            {
+                let mut body = order("SKU-BOLT", 1, "tok_visa", "DE");
+                body["shipping_address"]["line1"] = json!("1 Main St\u{0}");
+                body
+            },
+            422,
+            Some("shipping_address.line1"),
+        ),
     ];
     for (body, status, field) in cases {
         let response = app.post_order(&body, None).await;
@@ -152,6 +166,15 @@ async fn an_idempotency_key_replays_the_same_order_and_rejects_another_body() {
     let error: Value = other.json().await.unwrap();
     assert_eq!(error["error"], "idempotency_key_reused");
     assert_eq!(app.written().await, (1, 1));
+    // The fingerprint that recognises a retry is a digest: the card token is not kept.
+    let pool = sqlx::PgPool::connect(&app.env.admin_url()).await.unwrap();
+    let (fingerprint,): (String,) =
+        sqlx::query_as("select request_fingerprint from \"order\".orders")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(fingerprint.len(), 64, "{fingerprint}");
+    assert!(!fingerprint.contains("tok_visa"), "{fingerprint}");
 }
 
 /// Publishes `event_type` with `data` for `order_id` to `topic`, as another service would.
@@ -234,4 +257,66 @@ async fn a_compensation_that_arrives_before_its_failure_is_not_awaited() {
     let order = wait_for_timeline(&app, &id, "OrderCancelled").await;
     assert_eq!(order["status"], "CANCELLED");
     assert_eq!(order["cancel_reason"], "payment_declined");
+}
+
+/// SPEC 2, case 6: past the deadline with stock reserved, the order announces the cancellation
+/// (so inventory releases), waits in CANCELLING, and ends CANCELLED `timeout` on the release,
+/// with one `OrderCancelled` in all.
+#[tokio::test]
+async fn a_deadline_after_a_reservation_waits_in_cancelling_for_the_release() {
+    let app = TestApp::spawn_with(&["--saga-deadline-secs", "3"]).await;
+    let placed: Value = app
+        .post_order(&order("SKU-DRILL", 1, "tok_visa", "DE"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = placed["id"].as_str().unwrap().to_owned();
+    let order_id: Uuid = id.parse().unwrap();
+    let reference = json!({"order_id": order_id});
+    publish(
+        &app,
+        "inventory.events",
+        "inventory.reserved.v1",
+        order_id,
+        reference.clone(),
+    )
+    .await;
+
+    let cancelling = wait_for_timeline(&app, &id, "OrderCancelled").await;
+    assert_eq!(cancelling["status"], "CANCELLING", "{cancelling}");
+    assert_eq!(cancelling["cancel_reason"], "timeout");
+    let listed: Vec<Value> = app
+        .get("/orders?status=CANCELLING")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+
+    publish(
+        &app,
+        "inventory.events",
+        "inventory.released.v1",
+        order_id,
+        reference,
+    )
+    .await;
+    wait_for_timeline(&app, &id, "InventoryReleased").await;
+    let order: Value = app
+        .get(&format!("/orders/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(order["status"], "CANCELLED", "{order}");
+    assert_eq!(order["cancel_reason"], "timeout");
+    let pool = sqlx::PgPool::connect(&app.env.admin_url()).await.unwrap();
+    let cancellations: i64 = sqlx::query_scalar(
+        "select count(*) from \"order\".outbox where event_type = 'order.cancelled.v1'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(cancellations, 1);
 }

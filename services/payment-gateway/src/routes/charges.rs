@@ -3,13 +3,13 @@
 //! Card tokens decide the outcome: `tok_visa` is captured, `tok_declined` is declined (402,
 //! `card_declined`). Any other token is 422: the simulator knows no other cards.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use platform::api::{ApiError, JsonBody};
+use platform::api::{ApiError, JsonBody, Query};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 

@@ -1,12 +1,12 @@
 //! `POST /v1/refunds` and `GET /v1/refunds?order_id=`. Refunds of one charge never add up to
 //! more than it captured.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use platform::api::{ApiError, JsonBody};
+use platform::api::{ApiError, JsonBody, Query};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -75,13 +75,14 @@ async fn create(
             "the charge was not captured",
         ));
     }
-    if refunded + request.amount_cents > captured {
+    // Checked: an amount near i64::MAX must be refused, not wrap round to a small total.
+    let total = refunded.checked_add(request.amount_cents);
+    if total.is_none_or(|total| total > captured) {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "refund_exceeds_capture",
             format!(
-                "refunds would total {} cents of a {captured} cent charge",
-                refunded + request.amount_cents
+                "refunds would exceed the {captured} cent charge ({refunded} cents refunded so far)"
             ),
         )
         .with_field("amount_cents"));

@@ -107,3 +107,27 @@ async fn a_refund_of_an_unknown_or_declined_charge_is_422() {
     assert_eq!(unknown.status(), 422);
     assert_eq!(of_declined.status(), 422);
 }
+
+#[tokio::test]
+async fn a_refund_that_would_overflow_the_total_is_422_not_a_wrapped_sum() {
+    let app = TestApp::spawn().await;
+    let charge = captured(&app, Uuid::now_v7()).await;
+    let first = app
+        .post_refund(
+            "o1",
+            &json!({"charge_id": charge["id"], "amount_cents": 100}),
+        )
+        .await;
+    assert_eq!(first.status(), 201);
+
+    let overflowing = app
+        .post_refund(
+            "o2",
+            &json!({"charge_id": charge["id"], "amount_cents": i64::MAX}),
+        )
+        .await;
+
+    assert_eq!(overflowing.status(), 422);
+    let error: Value = overflowing.json().await.unwrap();
+    assert_eq!(error["error"], "refund_exceeds_capture");
+}

@@ -1,9 +1,9 @@
 //! `GET /payments/{order_id}`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use platform::api::ApiError;
+use platform::api::{ApiError, Path};
 use uuid::Uuid;
 
 use super::AppState;

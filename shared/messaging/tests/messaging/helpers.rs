@@ -26,6 +26,9 @@ pub struct Data {
     pub transient_failures: u32,
     #[serde(default)]
     pub poison: bool,
+    /// Panic at the first attempt, as a bug in a handler would.
+    #[serde(default)]
+    pub panics_once: bool,
 }
 
 /// Records each event it applies in `applied`; fails as the event's data asks.
@@ -56,6 +59,10 @@ impl Handler for TestHandler {
             *attempt += 1;
             *attempt
         };
+        assert!(
+            !(data.panics_once && attempt == 1),
+            "the event asks the handler to panic"
+        );
         if attempt <= data.transient_failures {
             return Err(HandlerError::Transient(anyhow::anyhow!(
                 "induced failure {attempt}"
@@ -97,8 +104,10 @@ impl Harness {
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
             .try_init();
+        // Through the `postgres` proxy, failing fast while it is cut, as services' pools do.
         let pool = PgPoolOptions::new()
             .max_connections(10)
+            .acquire_timeout(Duration::from_secs(1))
             .connect(&env.database_url("order"))
             .await
             .unwrap();

@@ -145,10 +145,12 @@ async fn poison_goes_to_the_dlq_with_its_reason_and_the_partition_keeps_flowing(
     // Re-drive sends one back to where it came from.
     let before = harness.read_topic(TOPIC).await.len();
     let target = messaging::admin::dlq_redrive(
+        &harness.pool,
         harness.env.kafka_brokers(),
         GROUP,
         letters[1].partition,
         letters[1].offset,
+        "tester",
     )
     .await
     .unwrap();
@@ -242,4 +244,161 @@ async fn an_old_event_version_is_upcast_before_the_handler_sees_it() {
         .await;
     stop.trigger();
     consumer.await.unwrap().unwrap();
+}
+
+/// A database outage outlasting every retry is not the message's fault: the partition waits
+/// for the database, however long, and dead-letters nothing.
+#[tokio::test]
+async fn a_database_outage_longer_than_the_retries_dead_letters_nothing() {
+    let harness = Harness::start().await;
+    harness.enqueue(&events(2, 3)).await;
+    harness.relay().run_until_empty().await.unwrap();
+    harness
+        .env
+        .toxiproxy()
+        .set_enabled("postgres", false)
+        .await
+        .unwrap();
+
+    let (_consumer, _) = harness.spawn_consumer();
+    // Three attempts of a 1 s connection wait each: well inside the outage.
+    tokio::time::sleep(std::time::Duration::from_secs(12)).await;
+    harness
+        .env
+        .toxiproxy()
+        .set_enabled("postgres", true)
+        .await
+        .unwrap();
+
+    harness
+        .wait_for_count("select count(*) from applied", 6)
+        .await;
+    let letters = messaging::admin::dlq_list(harness.env.kafka_brokers(), GROUP)
+        .await
+        .unwrap();
+    assert!(letters.is_empty(), "{letters:?}");
+}
+
+/// Data the schema refuses fails the same way every time: dead-lettered at the first attempt.
+#[tokio::test]
+async fn a_constraint_violation_is_poison_at_once() {
+    let harness = Harness::start().await;
+    let key = Uuid::now_v7();
+    harness
+        .enqueue(&[
+            (
+                key,
+                Data {
+                    seq: -1,
+                    ..Data::default()
+                },
+            ),
+            (
+                key,
+                Data {
+                    seq: 1,
+                    ..Data::default()
+                },
+            ),
+        ])
+        .await;
+    harness.relay().run_until_empty().await.unwrap();
+
+    let (_consumer, _) = harness.spawn_consumer();
+
+    harness
+        .wait_for_count("select count(*) from applied", 1)
+        .await;
+    let letters = messaging::admin::dlq_list(harness.env.kafka_brokers(), GROUP)
+        .await
+        .unwrap();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0].attempts.as_deref(), Some("1"));
+    assert!(
+        letters[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("applied_seq_not_negative"),
+        "{letters:?}"
+    );
+}
+
+/// A dead letter whose cause has gone (here: failures that outlasted the retries) is applied
+/// when re-driven, exactly once, and the re-drive is on record.
+#[tokio::test]
+async fn a_redriven_dead_letter_is_applied_once_and_recorded() {
+    let harness = Harness::start().await;
+    let failing = Data {
+        seq: 7,
+        transient_failures: 3,
+        ..Data::default()
+    };
+    harness.enqueue(&[(Uuid::now_v7(), failing)]).await;
+    harness.relay().run_until_empty().await.unwrap();
+    let (_consumer, _) = harness.spawn_consumer();
+    wait_for_metric(&harness, "dlq_messages_total", 1.0).await;
+    let letters = messaging::admin::dlq_list(harness.env.kafka_brokers(), GROUP)
+        .await
+        .unwrap();
+    assert_eq!(harness.count("select count(*) from applied").await, 0);
+
+    messaging::admin::dlq_redrive(
+        &harness.pool,
+        harness.env.kafka_brokers(),
+        GROUP,
+        letters[0].partition,
+        letters[0].offset,
+        "tester",
+    )
+    .await
+    .unwrap();
+
+    harness
+        .wait_for_count("select count(*) from applied where seq = 7", 1)
+        .await;
+    let (by, event_id): (String, Option<Uuid>) =
+        sqlx::query_as("select redriven_by, event_id from dlq_redrives")
+            .fetch_one(&harness.pool)
+            .await
+            .unwrap();
+    assert_eq!(by, "tester");
+    assert_eq!(event_id.map(|id| id.to_string()), letters[0].event_id);
+    // Once: a second delivery of the copy would be a duplicate now.
+    wait_for_metric(&harness, "inbox_processed_total", 1.0).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(harness.count("select count(*) from applied").await, 1);
+}
+
+/// A poison message at the size limit: with the `dlq_*` headers it would no longer fit, and
+/// the partition would wait on the DLQ for ever. Its dead letter carries a digest instead, and
+/// the next message on the partition is applied.
+#[tokio::test]
+async fn a_dead_letter_of_a_message_at_the_size_limit_is_truncated_and_the_partition_moves_on() {
+    let harness = Harness::start().await;
+    let key = Uuid::now_v7();
+    let huge = vec![b'x'; 999_800];
+    harness.produce_raw(&key.to_string(), &huge, None).await;
+    harness.enqueue(&[(key, Data::default())]).await;
+    harness.relay().run_until_empty().await.unwrap();
+
+    let (_consumer, _) = harness.spawn_consumer();
+
+    harness
+        .wait_for_count("select count(*) from applied", 1)
+        .await;
+    let letters = harness
+        .read_topic(&messaging::inbox::dlq_topic(GROUP))
+        .await;
+    assert_eq!(letters.len(), 1);
+    let letter = &letters[0];
+    let truncated = letter
+        .headers()
+        .unwrap()
+        .iter()
+        .any(|h| h.key == "dlq_truncated" && h.value == Some(b"true".as_slice()));
+    assert!(truncated);
+    let digest: serde_json::Value = serde_json::from_slice(letter.payload().unwrap()).unwrap();
+    assert_eq!(digest["size"], 999_800);
+    assert_eq!(digest["sha256"].as_str().unwrap().len(), 64);
 }

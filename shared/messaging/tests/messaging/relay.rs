@@ -210,3 +210,36 @@ pub async fn wait_for_metric(harness: &Harness, name: &str, expected: f64) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The leading relay purges published outbox rows and inbox rows past their windows, and
+/// nothing younger or unpublished.
+#[tokio::test]
+async fn rows_past_their_retention_windows_are_purged() {
+    let harness = Harness::start().await;
+    let old = "now() - interval '8 days'";
+    sqlx::query(&format!(
+        "insert into inbox (event_id, event_type, topic, kafka_partition, kafka_offset, processed_at)
+         values (gen_random_uuid(), 't', 't', 0, 0, {old}), (gen_random_uuid(), 't', 't', 0, 1, now())"
+    ))
+    .execute(&harness.pool)
+    .await
+    .unwrap();
+    let ids = harness.enqueue(&events(1, 3)).await;
+    harness.relay().run_until_empty().await.unwrap();
+    sqlx::query(&format!(
+        "update outbox set created_at = {old} where event_id = any($1)"
+    ))
+    .bind(&ids[..2])
+    .execute(&harness.pool)
+    .await
+    .unwrap();
+
+    let _relay = harness.spawn_relay();
+
+    harness
+        .wait_for_count("select count(*) from inbox", 1)
+        .await;
+    harness
+        .wait_for_count("select count(*) from outbox", 1)
+        .await;
+}
