@@ -77,7 +77,7 @@ impl Messaging {
         workers.spawn(supervise(
             "relay",
             service.clone(),
-            self.relay_down.clone(),
+            self.relay_down,
             shutdown.clone(),
             {
                 let shutdown = shutdown.clone();
@@ -94,7 +94,7 @@ impl Messaging {
         workers.spawn(supervise(
             "consumer",
             service,
-            self.consumer_down.clone(),
+            self.consumer_down,
             shutdown.clone(),
             {
                 let shutdown = shutdown.clone();

@@ -225,9 +225,14 @@ impl Broker {
             });
         }
         let mut command = storage.command(port, advertised)?;
-        command
-            .stdout(std::process::Stdio::null())
-            .env("RUST_LOG", "warn");
+        // `TEST_BROKER_LOG=nisshi_broker::coordinator=debug` shows the broker's log (it writes
+        // to stdout) among the test's output.
+        match std::env::var("TEST_BROKER_LOG") {
+            Ok(filter) => command.env("RUST_LOG", filter),
+            Err(_) => command
+                .stdout(std::process::Stdio::null())
+                .env("RUST_LOG", "warn"),
+        };
         let child = TiedChild::spawn(command, Signal::SIGTERM)?;
         stack::wait_for_port(&format!("127.0.0.1:{port}"), Duration::from_secs(20))
             .await

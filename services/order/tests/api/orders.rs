@@ -264,7 +264,8 @@ async fn a_compensation_that_arrives_before_its_failure_is_not_awaited() {
 /// with one `OrderCancelled` in all.
 #[tokio::test]
 async fn a_deadline_after_a_reservation_waits_in_cancelling_for_the_release() {
-    let app = TestApp::spawn_with(&["--saga-deadline-secs", "3"]).await;
+    // Long enough for the consumer to join its group and see the reservation first.
+    let app = TestApp::spawn_with(&["--saga-deadline-secs", "10"]).await;
     let placed: Value = app
         .post_order(&order("SKU-DRILL", 1, "tok_visa", "DE"), None)
         .await
@@ -282,6 +283,8 @@ async fn a_deadline_after_a_reservation_waits_in_cancelling_for_the_release() {
         reference.clone(),
     )
     .await;
+    let reserved = wait_for_timeline(&app, &id, "InventoryReserved").await;
+    assert_eq!(reserved["status"], "PENDING", "{reserved}");
 
     let cancelling = wait_for_timeline(&app, &id, "OrderCancelled").await;
     assert_eq!(cancelling["status"], "CANCELLING", "{cancelling}");

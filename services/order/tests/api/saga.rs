@@ -316,7 +316,6 @@ async fn fifty_concurrent_orders_for_twenty_in_stock_confirm_exactly_twenty() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "open: with nisshi, a payment service restarted in-process never applies InventoryReserved again (issue 14 closing note); make chaos kill-payment passes"]
 async fn sagas_in_flight_complete_after_a_service_restarts() {
     let mut system = System::start(Deadlines::default()).await;
     let mut ids = Vec::new();

@@ -58,6 +58,11 @@ macro_rules! start {
 
 impl System {
     pub async fn start(deadlines: Deadlines) -> Self {
+        // `RUST_LOG=info cargo test -p order` shows what the services log.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let env = TestEnv::start().await;
         let mut services = Vec::new();
         let brokers = env.kafka_brokers().to_owned();
