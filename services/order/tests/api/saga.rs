@@ -238,8 +238,9 @@ async fn a_step_silent_past_the_saga_deadline_cancels_with_timeout_and_every_com
         payment_secs: 45,
     })
     .await;
-    // Each gateway call takes 2.5 s: the saga deadline passes while payment waits for it.
-    system.gateway_faults(json!({"latency_ms": 2500})).await;
+    // Each gateway call takes 4 s, under payment's 5 s timeout: the 2 s saga deadline (checked
+    // once a second) passes while payment waits for the capture.
+    system.gateway_faults(json!({"latency_ms": 4000})).await;
 
     let id = system
         .place(&order("SKU-LADDER", 1, "tok_visa", "DE"))

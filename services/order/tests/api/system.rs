@@ -129,7 +129,7 @@ impl System {
         .map(str::to_owned)
         .to_vec();
         let admin = PgPool::connect(&env.admin_url()).await.unwrap();
-        Self {
+        let system = Self {
             env,
             order,
             inventory,
@@ -140,6 +140,27 @@ impl System {
             admin,
             services,
             payment_args,
+        };
+        system.wait_ready().await;
+        system
+    }
+
+    /// Waits until every consuming service is ready (its consumer has joined its group), so a
+    /// test's first order does not race the joins: tests with short deadlines depend on it.
+    async fn wait_ready(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        for service in [&self.order, &self.inventory, &self.payment, &self.shipping] {
+            loop {
+                let response = self.http.get(format!("{service}/readyz")).send().await;
+                if response.is_ok_and(|r| r.status().is_success()) {
+                    break;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{service} not ready in 60 s"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
     }
 
