@@ -35,7 +35,7 @@ fn cancelled(outcome: &Outcome) -> String {
 pub fn print_table(outcomes: &[Outcome]) {
     println!();
     println!(
-        "  {:<16} {:>6} {:>9}  {:<46} {:>8} {:>7} {:>7} {:>4} {:>10}",
+        "  {:<20} {:>6} {:>9}  {:<46} {:>8} {:>7} {:>7} {:>4} {:>10}",
         "SCENARIO",
         "ORDERS",
         "CONFIRMED",
@@ -48,11 +48,11 @@ pub fn print_table(outcomes: &[Outcome]) {
     );
     for outcome in outcomes {
         if let Some(why) = &outcome.skipped {
-            println!("  {:<16} skipped: {why}", outcome.scenario);
+            println!("  {:<20} skipped: {why}", outcome.scenario);
             continue;
         }
         println!(
-            "  {:<16} {:>6} {:>9}  {:<46} {:>7.1}s {:>7} {:>7} {:>4} {:>10}",
+            "  {:<20} {:>6} {:>9}  {:<46} {:>7.1}s {:>7} {:>7} {:>4} {:>10}",
             outcome.scenario,
             outcome.orders,
             outcome.confirmed,

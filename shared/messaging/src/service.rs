@@ -15,7 +15,7 @@ use platform::Shutdown;
 use crate::inbox::{self, ConsumerConfig, Handler};
 use crate::{Relay, RelayConfig, kafka};
 
-/// Why a supervised task is not running, while it is not.
+/// What `/readyz` says of a supervised task while it is not running.
 type Down = Arc<Mutex<Option<String>>>;
 
 /// A service's messaging: its relay and (when it consumes) its consumer.
@@ -70,7 +70,7 @@ impl Messaging {
 
     /// Starts the relay and the consumer on `workers`; both stop on `shutdown`. Each is
     /// supervised: one that ends before `shutdown` (an error, a panic) is started again, and
-    /// `/readyz` answers 503 with the reason until it is back.
+    /// `/readyz` answers 503 until it is back.
     pub fn spawn<H: Handler>(self, handler: H, workers: &mut JoinSet<()>, shutdown: &Shutdown) {
         let relay = self.relay;
         let service = self.consumer.service.clone();
@@ -167,9 +167,10 @@ impl Relay {
 /// The longest wait before a task that keeps failing is started again.
 const RESTART_BACKOFF_MAX: Duration = Duration::from_secs(10);
 
-/// Runs the task `start` makes until `shutdown`. If it ends before (an error, a panic), `down`
-/// holds why, `messaging_task_restarts_total` counts it, and after a backoff (doubling from
-/// 100 ms to 10 s while it keeps failing) it is started again.
+/// Runs the task `start` makes until `shutdown`. If it ends before (an error, a panic), the
+/// reason is logged, `down` says the task is restarting (for `/readyz`),
+/// `messaging_task_restarts_total` counts it, and after a backoff (doubling from 100 ms to 10 s
+/// while it keeps failing) it is started again.
 async fn supervise<F, Fut>(
     task: &'static str,
     service: String,
