@@ -19,6 +19,14 @@ $(error STACK must be native or compose, not '$(STACK)')
 endif
 COMPOSE := $(filter compose,$(STACK))
 
+# What demo, loadtest and chaos talk to: the endpoints and admin token of `.stack/env` natively;
+# compose's published ports and its default admin token otherwise.
+ifeq ($(COMPOSE),compose)
+with-env = ADMIN_TOKEN=$${ADMIN_TOKEN:-sagaworks-local-admin-token}
+else
+with-env = set -a; [ -f .stack/env ] && . ./.stack/env; set +a;
+endif
+
 .PHONY: help tools build up down status ps cpu logs demo loadtest chaos bench test
 
 help: ## List the targets.
@@ -79,16 +87,16 @@ endif
 
 demo: ## On a running system: one order down each saga path, then a table of outcomes.
 	@cargo build --quiet --release --workspace --bins
-	@set -a; [ -f .stack/env ] && . ./.stack/env; set +a; target/release/demo
+	@$(with-env) target/release/demo
 
 loadtest: ## On a running system: open-model load (RATE=50 orders/s, DURATION=60 s), report and plot.
 	@cargo build --quiet --release --workspace --bins
-	@set -a; [ -f .stack/env ] && . ./.stack/env; set +a; target/release/loadtest \
+	@$(with-env) target/release/loadtest \
 		$(if $(RATE),--rate $(RATE)) $(if $(DURATION),--duration $(DURATION))
 
 chaos: ## On a running system: every failure scenario under load, then the invariant audit (SCENARIO=name for one).
 	@cargo build --quiet --release --workspace --bins
-	@set -a; [ -f .stack/env ] && . ./.stack/env; set +a; target/release/chaos run \
+	@$(with-env) target/release/chaos run \
 		$(if $(SCENARIO),--scenario $(SCENARIO)) $(if $(COMPOSE),--compose)
 
 bench: tools build ## Benchmarks -> target/bench/: relay throughput, then the saga under load on a stack of its own (BENCH=relay|saga for one).

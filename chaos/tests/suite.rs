@@ -17,7 +17,7 @@ use loadtest::Endpoints;
 use nix::sys::signal::Signal;
 use sqlx::PgPool;
 use stack::process::TiedChild;
-use testkit::TestEnv;
+use testkit::{ADMIN_TOKEN, TestEnv};
 
 /// Saga and payment deadlines short enough for a test, and holds that outlast them.
 const SAGA_DEADLINE_SECS: u64 = 30;
@@ -121,10 +121,13 @@ async fn start_system(env: TestEnv) -> (TestSystem, Target) {
     let port = || stack::free_port().unwrap();
     let mut gateway = Service {
         binary: binary("payment-gateway"),
-        env: vec![(
-            "GATEWAY_DATABASE_URL".into(),
-            env.database.direct_url("gateway"),
-        )],
+        env: vec![
+            (
+                "GATEWAY_DATABASE_URL".into(),
+                env.database.direct_url("gateway"),
+            ),
+            ("ADMIN_TOKEN".into(), ADMIN_TOKEN.into()),
+        ],
         port: port(),
         child: None,
     };
@@ -140,6 +143,7 @@ async fn start_system(env: TestEnv) -> (TestSystem, Target) {
         let mut service_env = env.service_env(name);
         service_env.push(("KAFKA_GROUP_INSTANCE_ID".into(), format!("{name}-test")));
         service_env.push(("GATEWAY_URL".into(), format!("http://{gateway_proxy}")));
+        service_env.push(("ADMIN_TOKEN".into(), ADMIN_TOKEN.into()));
         service_env.push((
             "PAYMENT_DEADLINE_SECS".into(),
             PAYMENT_DEADLINE_SECS.to_string(),
@@ -163,6 +167,7 @@ async fn start_system(env: TestEnv) -> (TestSystem, Target) {
             order: urls["order"].clone(),
             inventory: urls["inventory"].clone(),
             gateway: format!("http://127.0.0.1:{}", services["payment-gateway"].port),
+            admin_token: Some(ADMIN_TOKEN.to_owned()),
         },
         payment: urls["payment"].clone(),
         toxiproxy: env.toxiproxy().base_url().to_owned(),

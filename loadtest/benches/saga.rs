@@ -384,6 +384,7 @@ impl NativeStack {
             order: env["ORDER_URL"].clone(),
             inventory: env["INVENTORY_URL"].clone(),
             gateway: env["PAYMENT_GATEWAY_URL"].clone(),
+            admin_token: env.get("ADMIN_TOKEN").cloned(),
         });
         let admin = PgPoolOptions::new()
             .max_connections(2)

@@ -16,6 +16,8 @@ pub struct Endpoints {
     pub inventory: String,
     /// The gateway's own address, for its admin endpoint.
     pub gateway: String,
+    /// The bearer token of the operator endpoints (stock, gateway faults): `ADMIN_TOKEN`.
+    pub admin_token: Option<String>,
 }
 
 impl Endpoints {
@@ -26,6 +28,7 @@ impl Endpoints {
             order: var("ORDER_URL", "http://127.0.0.1:8081"),
             inventory: var("INVENTORY_URL", "http://127.0.0.1:8082"),
             gateway: var("PAYMENT_GATEWAY_URL", "http://127.0.0.1:8090"),
+            admin_token: std::env::var("ADMIN_TOKEN").ok(),
         }
     }
 }
@@ -113,12 +116,23 @@ impl Client {
     }
 
     pub async fn set_stock(&self, sku: &str, available: i64) -> anyhow::Result<()> {
-        self.http
-            .put(format!("{}/products/{sku}/stock", self.endpoints.inventory))
-            .json(&json!({"available": available}))
-            .send()
-            .await?
-            .error_for_status()?;
+        let url = format!("{}/products/{sku}/stock", self.endpoints.inventory);
+        self.operator(self.http.put(url).json(&json!({"available": available})))
+            .await
+    }
+
+    /// Sends an operator request with the admin token; an error names what the service answered.
+    async fn operator(&self, request: reqwest::RequestBuilder) -> anyhow::Result<()> {
+        let request = match &self.endpoints.admin_token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        let response = request.send().await?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            anyhow::bail!("an operator endpoint answered {status}: {body} (is ADMIN_TOKEN set?)");
+        }
         Ok(())
     }
 
@@ -129,7 +143,6 @@ impl Client {
             Some(faults) => self.http.put(url).json(&faults),
             None => self.http.delete(url),
         };
-        request.send().await?.error_for_status()?;
-        Ok(())
+        self.operator(request).await
     }
 }

@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use messaging::cli::{AdminCommand, Retention};
+use platform::admin::AdminAuth;
 
 /// Configuration from environment variables (or the matching flags; `--help` lists both).
 #[derive(Clone, Debug, Parser)]
@@ -22,6 +23,9 @@ pub struct Config {
     pub kafka_group_instance_id: Option<String>,
     #[command(flatten)]
     pub retention: Retention,
+    /// Guards `PUT /products/{sku}/stock`.
+    #[command(flatten)]
+    pub admin_auth: AdminAuth,
     /// An admin task instead of serving (replay, DLQ).
     #[command(subcommand)]
     pub admin: Option<AdminCommand>,

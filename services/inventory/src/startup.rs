@@ -6,6 +6,7 @@ use anyhow::Context;
 use messaging::Messaging;
 use messaging::cli::AdminCommand;
 use platform::Shutdown;
+use platform::admin::AdminToken;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
@@ -23,6 +24,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let admin = AdminToken::new(&config.admin_auth).map_err(anyhow::Error::msg)?;
         let pool = platform::db::connect(&config.database_url, 20, Duration::from_secs(60))
             .await
             .context("cannot connect to the inventory database")?;
@@ -51,7 +53,7 @@ impl Application {
         let listener = TcpListener::bind(&config.http_addr)
             .await
             .with_context(|| format!("cannot bind the HTTP API to {}", config.http_addr))?;
-        let router = routes::router(state, messaging.readiness());
+        let router = routes::router(state, &admin, messaging.readiness());
         Ok(Self {
             listener,
             router,

@@ -1,6 +1,7 @@
 //! Everything the payment-gateway service reads from its environment, in one typed struct.
 
 use clap::Parser;
+use platform::admin::AdminAuth;
 
 /// Configuration from environment variables (or the matching flags; `--help` lists both).
 #[derive(Clone, Debug, Parser)]
@@ -13,4 +14,7 @@ pub struct Config {
     /// reached through the chaos proxies.
     #[arg(long, env = "GATEWAY_DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
+    /// Guards `/admin/faults`.
+    #[command(flatten)]
+    pub admin_auth: AdminAuth,
 }

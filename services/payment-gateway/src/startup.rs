@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use platform::Shutdown;
+use platform::admin::AdminToken;
 use tokio::net::TcpListener;
 
 use crate::{Config, routes};
@@ -18,6 +19,7 @@ pub struct Application {
 impl Application {
     /// Connects to the ledger, applies its migrations and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let admin = AdminToken::new(&config.admin_auth).map_err(anyhow::Error::msg)?;
         let pool = platform::db::connect(&config.database_url, 20, Duration::ZERO)
             .await
             .context("cannot connect to the gateway database")?;
@@ -30,7 +32,7 @@ impl Application {
             .with_context(|| format!("cannot bind the HTTP API to {}", config.http_addr))?;
         Ok(Self {
             listener,
-            router: routes::router(pool),
+            router: routes::router(pool, &admin),
         })
     }
 

@@ -26,6 +26,9 @@ use platform::Shutdown;
 use stack::process::TiedChild;
 
 pub use postgres::TestDatabase;
+
+/// The operator endpoints' token (`ADMIN_TOKEN`) of services a test starts.
+pub const ADMIN_TOKEN: &str = "test-admin-token-of-sagaworks";
 pub use service::{ServiceProcess, assert_serves_health_and_stops_on_sigterm};
 
 /// One test's infrastructure. Dropping it stops the broker and the proxies.

@@ -3,6 +3,7 @@
 mod products;
 
 use axum::Router;
+use platform::admin::AdminToken;
 use sqlx::PgPool;
 
 #[derive(Clone, Debug)]
@@ -10,12 +11,16 @@ pub struct AppState {
     pub pool: PgPool,
 }
 
-pub fn router<F, Fut>(state: AppState, readiness: F) -> Router
+pub fn router<F, Fut>(state: AppState, admin: &AdminToken, readiness: F) -> Router
 where
     F: Fn() -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<(), String>> + Send,
 {
     platform::http::health_router(crate::SERVICE)
         .merge(platform::http::readiness_router(readiness))
-        .merge(products::router().with_state(state))
+        .merge(
+            products::router()
+                .merge(admin.protect(products::admin_router()))
+                .with_state(state),
+        )
 }

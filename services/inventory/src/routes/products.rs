@@ -10,9 +10,12 @@ use super::AppState;
 use crate::stock::{self, Product};
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/products", get(list))
-        .route("/products/{sku}/stock", put(set_stock))
+    Router::new().route("/products", get(list))
+}
+
+/// The operator's routes, served behind the admin token.
+pub fn admin_router() -> Router<AppState> {
+    Router::new().route("/products/{sku}/stock", put(set_stock))
 }
 
 async fn list(State(state): State<AppState>) -> Result<Json<Vec<Product>>, ApiError> {

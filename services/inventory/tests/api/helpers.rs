@@ -14,17 +14,25 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// With its operator endpoints behind `testkit::ADMIN_TOKEN`.
     pub async fn spawn() -> Self {
+        Self::spawn_with_admin_token(Some(testkit::ADMIN_TOKEN)).await
+    }
+
+    pub async fn spawn_with_admin_token(token: Option<&str>) -> Self {
         let env = TestEnv::start().await;
-        let config = Config::parse_from([
+        let database_url = env.database_url("inventory");
+        let mut args = vec![
             "inventory",
             "--http-addr",
             "127.0.0.1:0",
             "--database-url",
-            &env.database_url("inventory"),
+            &database_url,
             "--kafka-brokers",
             env.kafka_brokers(),
-        ]);
+        ];
+        args.extend(token.map(|token| ["--admin-token", token]).into_iter().flatten());
+        let config = Config::parse_from(args);
         let application = Application::build(config)
             .await
             .expect("the service builds");

@@ -6,6 +6,7 @@ impl TestApp {
     async fn put_stock(&self, sku: &str, body: &Value) -> reqwest::Response {
         self.client
             .put(format!("{}/products/{sku}/stock", self.address))
+            .bearer_auth(testkit::ADMIN_TOKEN)
             .json(body)
             .send()
             .await
@@ -32,4 +33,49 @@ async fn stock_is_set_for_a_known_sku_and_bad_input_is_a_4xx_naming_the_field() 
         let error: Value = response.json().await.unwrap();
         assert_eq!(error["field"], field, "{error}");
     }
+}
+
+#[tokio::test]
+async fn stock_changes_answer_only_the_admin_token() {
+    let app = TestApp::spawn().await;
+    let url = format!("{}/products/SKU-BOLT/stock", app.address);
+    let body = json!({"available": 0});
+
+    let anonymous = app.client.put(&url).json(&body).send().await.unwrap();
+    let wrong = app
+        .client
+        .put(&url)
+        .bearer_auth("not-the-admin-token-at-all")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+
+    for response in [anonymous, wrong] {
+        assert_eq!(response.status(), 401);
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["error"], "unauthorized");
+    }
+    let products: Vec<Value> = app.get("/products").await.json().await.unwrap();
+    let bolt = products.iter().find(|p| p["sku"] == "SKU-BOLT").unwrap();
+    assert_ne!(bolt["available"], 0, "the refused requests changed nothing");
+}
+
+#[tokio::test]
+async fn without_an_admin_token_stock_changes_are_off() {
+    let app = TestApp::spawn_with_admin_token(None).await;
+
+    let response = app
+        .client
+        .put(format!("{}/products/SKU-BOLT/stock", app.address))
+        .bearer_auth(testkit::ADMIN_TOKEN)
+        .json(&json!({"available": 0}))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 403);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"], "admin_disabled");
+    assert_eq!(app.get("/products").await.status(), 200);
 }

@@ -67,7 +67,11 @@ impl System {
         let mut services = Vec::new();
         let brokers = env.kafka_brokers().to_owned();
         let gateway_db = env.database.direct_url("gateway");
-        let gateway = start!(payment_gateway, services, ["--database-url", &gateway_db]);
+        let gateway = start!(
+            payment_gateway,
+            services,
+            ["--database-url", &gateway_db, "--admin-token", testkit::ADMIN_TOKEN]
+        );
         let gateway_proxy = env
             .add_proxy("payment_gateway", gateway.trim_start_matches("http://"))
             .await
@@ -83,7 +87,14 @@ impl System {
         let inventory = start!(
             inventory,
             services,
-            ["--database-url", &inventory_db, "--kafka-brokers", &brokers,]
+            [
+                "--database-url",
+                &inventory_db,
+                "--kafka-brokers",
+                &brokers,
+                "--admin-token",
+                testkit::ADMIN_TOKEN,
+            ]
         );
         let payment = start!(
             payment,
@@ -245,6 +256,7 @@ impl System {
             .http
             .put(format!("{}/products/{sku}/stock", self.inventory))
             .json(&json!({"available": available}))
+            .bearer_auth(testkit::ADMIN_TOKEN)
             .send()
             .await
             .unwrap();
@@ -256,6 +268,7 @@ impl System {
             .http
             .put(format!("{}/admin/faults", self.gateway))
             .json(&faults)
+            .bearer_auth(testkit::ADMIN_TOKEN)
             .send()
             .await
             .unwrap();

@@ -6,6 +6,7 @@ mod refunds;
 
 use axum::Router;
 use axum::http::HeaderMap;
+use platform::admin::AdminToken;
 use platform::api::ApiError;
 use sqlx::PgPool;
 
@@ -17,7 +18,8 @@ pub struct AppState {
     pub faults: Faults,
 }
 
-pub fn router(pool: PgPool) -> Router {
+/// The PSP's API, its health routes and, behind `admin`'s token, the fault settings.
+pub fn router(pool: PgPool, admin: &AdminToken) -> Router {
     let state = AppState {
         pool: pool.clone(),
         faults: Faults::default(),
@@ -30,7 +32,7 @@ pub fn router(pool: PgPool) -> Router {
             state.faults.clone(),
             faults::inject,
         ))
-        .merge(faults::router())
+        .merge(admin.protect(faults::router()))
         .with_state(state);
     platform::http::health_router("payment-gateway")
         .merge(platform::http::readiness_router(move || {

@@ -14,8 +14,7 @@ async fn down_mode_answers_503_until_the_faults_are_cleared() {
     let while_down = app.post_charge("k", &charge(order_id, "tok_visa")).await;
     let health = app.get("/healthz").await;
     let cleared = app
-        .client
-        .delete(format!("{}/admin/faults", app.address))
+        .admin(reqwest::Method::DELETE, "/admin/faults")
         .send()
         .await
         .unwrap();
@@ -39,7 +38,14 @@ async fn latency_is_added_to_every_call() {
 
     assert_eq!(response.status(), 201);
     assert!(started.elapsed() >= Duration::from_millis(300));
-    let current: Value = app.get("/admin/faults").await.json().await.unwrap();
+    let current: Value = app
+        .admin(reqwest::Method::GET, "/admin/faults")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(current["latency_ms"], 300);
 }
 
@@ -76,4 +82,50 @@ async fn invalid_fault_settings_are_422_naming_the_field() {
     assert_eq!(body["field"], "error_rate");
     let unknown = app.put_faults(&json!({"slowness": 1})).await;
     assert_eq!(unknown.status(), 422);
+}
+
+#[tokio::test]
+async fn the_fault_endpoints_answer_only_the_admin_token() {
+    let app = TestApp::spawn().await;
+    let url = format!("{}/admin/faults", app.address);
+    let down = json!({"down": true});
+
+    let anonymous = app.client.put(&url).json(&down).send().await.unwrap();
+    let wrong = app
+        .client
+        .put(&url)
+        .bearer_auth("not-the-admin-token-at-all")
+        .json(&down)
+        .send()
+        .await
+        .unwrap();
+    let read = app.client.get(&url).send().await.unwrap();
+
+    for response in [anonymous, wrong, read] {
+        assert_eq!(response.status(), 401);
+        assert_eq!(response.headers()["www-authenticate"], "Bearer");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "unauthorized");
+        assert_eq!(body["field"], "Authorization");
+    }
+    let charge_id = Uuid::now_v7();
+    let charged = app.post_charge("k", &charge(charge_id, "tok_visa")).await;
+    assert_eq!(charged.status(), 201, "no fault was set, the PSP API is open");
+}
+
+#[tokio::test]
+async fn without_an_admin_token_the_fault_endpoints_are_off() {
+    let app = TestApp::spawn_with_admin_token(None).await;
+
+    let response = app
+        .admin(reqwest::Method::PUT, "/admin/faults")
+        .json(&json!({"down": true}))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 403);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "admin_disabled");
+    assert_eq!(app.get("/healthz").await.status(), 200);
 }

@@ -16,16 +16,23 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// With its operator endpoints behind `testkit::ADMIN_TOKEN`.
     pub async fn spawn() -> Self {
+        Self::spawn_with_admin_token(Some(testkit::ADMIN_TOKEN)).await
+    }
+
+    pub async fn spawn_with_admin_token(token: Option<&str>) -> Self {
         let database = TestDatabase::create().await.expect("a test database");
         let database_url = database.direct_url("gateway");
-        let config = Config::parse_from([
+        let mut args = vec![
             "payment-gateway",
             "--http-addr",
             "127.0.0.1:0",
             "--database-url",
             &database_url,
-        ]);
+        ];
+        args.extend(token.map(|token| ["--admin-token", token]).into_iter().flatten());
+        let config = Config::parse_from(args);
         let application = Application::build(config)
             .await
             .expect("the service builds");
@@ -68,9 +75,15 @@ impl TestApp {
         request.send().await.expect("request sent")
     }
 
-    pub async fn put_faults(&self, body: &Value) -> reqwest::Response {
+    /// A request to an operator endpoint, with the admin token.
+    pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.client
-            .put(format!("{}/admin/faults", self.address))
+            .request(method, format!("{}{path}", self.address))
+            .bearer_auth(testkit::ADMIN_TOKEN)
+    }
+
+    pub async fn put_faults(&self, body: &Value) -> reqwest::Response {
+        self.admin(reqwest::Method::PUT, "/admin/faults")
             .json(body)
             .send()
             .await

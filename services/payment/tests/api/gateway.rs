@@ -31,6 +31,8 @@ impl Gateway {
             "127.0.0.1:0",
             "--database-url",
             &database_url,
+            "--admin-token",
+            testkit::ADMIN_TOKEN,
         ]);
         let app = payment_gateway::Application::build(config).await.unwrap();
         let direct = format!("127.0.0.1:{}", app.port());
@@ -66,6 +68,7 @@ impl Gateway {
             .http
             .put(format!("{}/admin/faults", self.direct))
             .json(&faults)
+            .bearer_auth(testkit::ADMIN_TOKEN)
             .send()
             .await
             .unwrap();

@@ -2,7 +2,8 @@
 //! broker and the Toxiproxy-API server, then the five services against them (through the proxies).
 //!
 //! Everything lives under `.stack/` in the working directory: data (`pgdata/`, `nisshi.db`),
-//! logs (`logs/`), pid files (`pids/`) and the endpoints (`env`). `up` starts only what is not
+//! logs (`logs/`), pid files (`pids/`), the endpoints (`env`) and the operator endpoints' token
+//! (`admin-token`, also in `env`). `up` starts only what is not
 //! running, so it is idempotent; `down` stops exactly the pids it recorded.
 
 use std::path::{Path, PathBuf};
@@ -198,7 +199,8 @@ async fn up(dir: &Path) -> anyhow::Result<()> {
     })?;
     stack::wait_for_port(&format!("127.0.0.1:{BROKER_PORT}"), Duration::from_secs(30)).await?;
 
-    let env = endpoints(&cluster);
+    let mut env = endpoints(&cluster);
+    env.push(("ADMIN_TOKEN".into(), admin_token(&dir)?));
     let services = std::iter::once(("payment-gateway", GATEWAY_PORT)).chain(SERVICES);
     for (service, port) in services.clone() {
         start(service, &dir, || {
@@ -276,6 +278,28 @@ fn start(
         log_file(dir, name).display()
     ));
     Ok(())
+}
+
+/// The operator endpoints' token of this stack: made once, at random, and kept in
+/// `<dir>/admin-token` (readable by its owner only), so a restarted service gets the same one.
+fn admin_token(dir: &Path) -> anyhow::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    let path = dir.join("admin-token");
+    if let Ok(token) = std::fs::read_to_string(&path) {
+        return Ok(token.trim().to_owned());
+    }
+    let mut bytes = [0u8; 24];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    let token: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)?;
+    std::io::Write::write_all(&mut file, token.as_bytes())?;
+    Ok(token)
 }
 
 /// A binary built next to this one (same cargo profile).
