@@ -8,6 +8,11 @@ SHELL := /bin/bash
 TOOLS_DIR ?= $(HOME)/.cache/sagaworks/tools
 NISSHI_KEY := $(shell cat shared/nisshi/Cargo.toml shared/nisshi/build.sh shared/nisshi/*.patch | sha256sum | cut -c1-16)
 export NISSHI_BIN := $(TOOLS_DIR)/nisshi/$(NISSHI_KEY)/bin/nisshi
+# schemathesis (PyPI) checks every service against its OpenAPI document in `make test`; it lives
+# in a virtual environment under target/.
+SCHEMATHESIS_VERSION := 4.32.5
+SCHEMATHESIS_VENV := target/schemathesis
+export SCHEMATHESIS := $(CURDIR)/$(SCHEMATHESIS_VENV)/bin/schemathesis
 # The native stack runs release builds: it is what `make loadtest` measures.
 STACK_BIN := target/release/stack
 
@@ -27,7 +32,7 @@ else
 with-env = set -a; [ -f .stack/env ] && . ./.stack/env; set +a;
 endif
 
-.PHONY: help tools build up down status ps cpu logs demo loadtest chaos bench test
+.PHONY: help tools schemathesis build up down status ps cpu logs demo loadtest chaos bench test
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -103,7 +108,15 @@ bench: tools build ## Benchmarks -> target/bench/: relay throughput, then the sa
 	@if [ "$(BENCH)" != saga ]; then cargo bench -p messaging --bench relay; fi
 	@if [ "$(BENCH)" != relay ]; then cargo bench -p loadtest --bench saga; fi
 
-test: tools ## Every check CI runs: format, clippy -D warnings, compose validation, all tests.
+schemathesis: ## Install schemathesis into target/schemathesis (make test does).
+	@if [ "$$($(SCHEMATHESIS) --version 2>/dev/null)" = "schemathesis, version $(SCHEMATHESIS_VERSION)" ]; then \
+		echo "==> schemathesis $(SCHEMATHESIS_VERSION): $(SCHEMATHESIS)"; \
+	else \
+		echo "==> installing schemathesis $(SCHEMATHESIS_VERSION) (PyPI) into $(SCHEMATHESIS_VENV)"; \
+		python3 -m venv $(SCHEMATHESIS_VENV) && $(SCHEMATHESIS_VENV)/bin/pip install -q "schemathesis==$(SCHEMATHESIS_VERSION)"; \
+	fi
+
+test: tools schemathesis ## Every check CI runs: format, clippy -D warnings, compose validation, all tests (OpenAPI contracts by schemathesis).
 	@command -v docker-compose >/dev/null 2>&1 || { echo "==> installing docker-compose (Debian package) to validate docker-compose.yml"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }
 	docker-compose config -q

@@ -11,30 +11,51 @@ const MAX_LINES: usize = 50;
 const MAX_QUANTITY: i64 = 1000;
 
 /// The body of `POST /orders` as a client sends it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderRequest {
     pub customer_id: Uuid,
+    /// Each SKU on one line only.
+    #[schema(min_items = 1, max_items = 50)]
     pub lines: Vec<LineRequest>,
+    /// The PSP's card token: `tok_visa` is captured, `tok_declined` declined.
+    #[schema(example = "tok_visa", min_length = 1, max_length = 64)]
     pub card_token: String,
     pub shipping_address: AddressRequest,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LineRequest {
+    /// A SKU of the catalogue (`GET /products` on inventory).
+    #[schema(schema_with = catalogue_sku)]
     pub sku: String,
+    #[schema(example = 2, minimum = 1, maximum = 1000)]
     pub quantity: i64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddressRequest {
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
+    #[schema(min_length = 1, max_length = 200)]
     pub line1: String,
+    #[schema(min_length = 1, max_length = 200)]
     pub city: String,
+    #[schema(min_length = 1, max_length = 200)]
     pub postal_code: String,
+    /// ISO 3166-1 alpha-2.
+    #[schema(example = "DE", pattern = "^[A-Z]{2}$")]
     pub country: String,
+}
+
+/// The SKUs an order may name, from the catalogue the prices come from.
+fn catalogue_sku() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(catalogue::PRODUCTS.map(|(sku, _, _)| sku)))
+        .build()
 }
 
 /// A valid order, priced from the catalogue.

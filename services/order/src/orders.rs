@@ -37,10 +37,12 @@ impl Status {
 }
 
 /// An order as `GET /orders/{id}` shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OrderView {
     pub id: Uuid,
     pub customer_id: Uuid,
+    /// `PENDING`, `CONFIRMED`, `CANCELLING` or `CANCELLED`.
+    #[schema(example = "PENDING")]
     pub status: String,
     pub cancel_reason: Option<String>,
     pub total_cents: i64,
@@ -51,7 +53,7 @@ pub struct OrderView {
     pub timeline: Vec<TimelineEntry>,
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct TimelineEntry {
     pub event: String,
     #[serde(skip_serializing_if = "Option::is_none")]

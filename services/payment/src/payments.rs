@@ -5,9 +5,11 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 /// A payment as `GET /payments/{order_id}` shows it.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct PaymentView {
     pub order_id: Uuid,
+    /// `PENDING`, `CAPTURED`, `FAILED`, `REFUNDED` or `CANCELLED`.
+    #[schema(example = "CAPTURED")]
     pub status: String,
     pub amount_cents: i64,
     pub attempts: i32,

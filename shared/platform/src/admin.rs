@@ -5,12 +5,12 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::api::ApiError;
 
@@ -54,8 +54,12 @@ impl AdminToken {
         Self(None)
     }
 
-    /// `router`'s routes answer only requests that carry this token.
-    pub fn protect<S: Clone + Send + Sync + 'static>(&self, router: Router<S>) -> Router<S> {
+    /// `router`'s routes answer only requests that carry this token. Their handlers say so in
+    /// their documentation: `security(("admin_token" = []))`.
+    pub fn protect<S: Clone + Send + Sync + 'static>(
+        &self,
+        router: OpenApiRouter<S>,
+    ) -> OpenApiRouter<S> {
         router.route_layer(axum::middleware::from_fn_with_state(
             self.clone(),
             require_token,

@@ -9,13 +9,18 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
 pub struct ApiError {
     #[serde(skip)]
     pub status: StatusCode,
+    /// What went wrong, for programs: `invalid_field`, `not_found`, `unavailable`, ...
     #[serde(rename = "error")]
+    #[schema(value_type = String, example = "invalid_field")]
     pub code: &'static str,
+    /// What went wrong, for people.
     pub message: String,
+    /// The field, parameter or header at fault (`lines[0].quantity`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
 }

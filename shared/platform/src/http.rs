@@ -1,64 +1,121 @@
-//! Serving a service's router: the health routes every service has, request tracing and a
-//! graceful stop on the shared `Shutdown`.
+//! Serving a service's router: the routes every service has (health, readiness, metrics, its
+//! OpenAPI document), request tracing and a graceful stop on the shared `Shutdown`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::{Json, Router, routing::get};
+use axum::{Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
-use serde_json::json;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
 
 use crate::Shutdown;
 use crate::api::ApiError;
 
-#[derive(Serialize)]
+/// `GET /healthz`'s answer.
+#[derive(Serialize, ToSchema)]
 struct Health {
+    #[schema(value_type = String, example = "ok")]
     status: &'static str,
+    #[schema(value_type = String, example = "order")]
     service: &'static str,
 }
 
-/// `GET /healthz`: the process is up and serving. Says nothing about its dependencies (that is
-/// `/readyz`), so an orchestrator does not restart a healthy process because Postgres is away.
-/// `GET /metrics`: every metric recorded in this process, in Prometheus's text format.
-pub fn health_router(service: &'static str) -> Router {
-    let metrics = crate::metrics::handle();
-    Router::new()
-        .route(
-            "/healthz",
-            get(move || async move {
-                Json(Health {
-                    status: "ok",
-                    service,
-                })
-            }),
-        )
-        .route("/metrics", get(move || async move { metrics.render() }))
+/// `GET /readyz`'s answer; `reason` names the dependency that is down.
+#[derive(Serialize, ToSchema)]
+struct Readiness {
+    #[schema(value_type = String, example = "ready")]
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "database: unavailable")]
+    reason: Option<String>,
 }
 
-/// `GET /readyz`: 200 when `check` passes (the service's database and broker answer), else 503
-/// with the reason, so an orchestrator sends no traffic to an instance that cannot serve it.
-pub fn readiness_router<F, Fut>(check: F) -> Router
+type Check = Arc<dyn Fn() -> BoxFuture<Result<(), String>> + Send + Sync>;
+type BoxFuture<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// What the routes every service has answer from.
+#[derive(Clone)]
+struct Probes {
+    service: &'static str,
+    metrics: PrometheusHandle,
+    readiness: Check,
+}
+
+/// The process is up and serving. Says nothing about its dependencies (that is `/readyz`), so
+/// an orchestrator does not restart a healthy process because Postgres is away.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process is up", body = Health)))]
+async fn healthz(State(probes): State<Probes>) -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        service: probes.service,
+    })
+}
+
+/// 200 when the service's dependencies answer (its database and broker, its consumer and relay
+/// tasks alive), else 503 naming the one that does not, so an orchestrator sends no traffic to
+/// an instance that cannot serve it.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses(
+    (status = 200, description = "Ready to serve", body = Readiness),
+    (status = 503, description = "A dependency is down", body = Readiness)))]
+async fn readyz(State(probes): State<Probes>) -> (StatusCode, Json<Readiness>) {
+    match (probes.readiness)().await {
+        Ok(()) => (
+            StatusCode::OK,
+            Json(Readiness {
+                status: "ready",
+                reason: None,
+            }),
+        ),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Readiness {
+                status: "unavailable",
+                reason: Some(reason),
+            }),
+        ),
+    }
+}
+
+/// Every metric recorded in this process, in Prometheus's text format.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses(
+    (status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain")))]
+async fn metrics(State(probes): State<Probes>) -> String {
+    probes.metrics.render()
+}
+
+/// A service's whole HTTP surface: its `api`, whose handlers document themselves with
+/// `#[utoipa::path]`; `/healthz`, `/readyz` (answered by `readiness`) and `/metrics`; and the
+/// OpenAPI document of all of it at `/openapi.json`, with a Swagger UI at `/docs`.
+pub fn router<F, Fut>(service: &'static str, api: OpenApiRouter, readiness: F) -> Router
 where
-    F: Fn() -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), String>> + Send,
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send + 'static,
 {
-    Router::new().route(
-        "/readyz",
-        get(move || async move {
-            match check().await {
-                Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))),
-                Err(reason) => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    Json(json!({"status": "unavailable", "reason": reason})),
-                ),
-            }
-        }),
-    )
+    let probes = Probes {
+        service,
+        metrics: crate::metrics::handle(),
+        readiness: Arc::new(move || Box::pin(readiness())),
+    };
+    let (router, document) = OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+        .with_state(probes)
+        .merge(api)
+        .split_for_parts();
+    let document = crate::openapi::finish(service, document);
+    router.merge(SwaggerUi::new("/docs").url("/openapi.json", document))
 }
 
 /// Readiness of a service whose only dependency is `pool`'s database. The reason says which

@@ -6,6 +6,7 @@ pub mod api;
 pub mod db;
 pub mod http;
 pub mod metrics;
+pub mod openapi;
 pub mod shutdown;
 pub mod telemetry;
 

@@ -13,14 +13,11 @@ pub struct AppState {
 
 pub fn router<F, Fut>(state: AppState, admin: &AdminToken, readiness: F) -> Router
 where
-    F: Fn() -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), String>> + Send,
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send + 'static,
 {
-    platform::http::health_router(crate::SERVICE)
-        .merge(platform::http::readiness_router(readiness))
-        .merge(
-            products::router()
-                .merge(admin.protect(products::admin_router()))
-                .with_state(state),
-        )
+    let api = products::router()
+        .merge(admin.protect(products::admin_router()))
+        .with_state(state);
+    platform::http::router(crate::SERVICE, api, readiness)
 }

@@ -1,35 +1,49 @@
 //! `GET /products` and the admin `PUT /products/{sku}/stock`.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::{get, put};
-use axum::{Json, Router};
 use platform::api::{ApiError, JsonBody, Path};
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use crate::stock::{self, Product};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/products", get(list))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list))
 }
 
 /// The operator's routes, served behind the admin token.
-pub fn admin_router() -> Router<AppState> {
-    Router::new().route("/products/{sku}/stock", put(set_stock))
+pub fn admin_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(set_stock))
 }
 
+/// The catalogue with its stock.
+#[utoipa::path(get, path = "/products", tag = "products",
+    responses((status = 200, description = "Every product", body = Vec<Product>)))]
 async fn list(State(state): State<AppState>) -> Result<Json<Vec<Product>>, ApiError> {
     let mut conn = state.pool.acquire().await?;
     Ok(Json(stock::products(&mut conn).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StockRequest {
+    /// The stock free to reserve.
+    #[schema(minimum = 0, maximum = 2147483647)]
     available: i64,
 }
 
-/// Sets the stock free to reserve; held and committed stock are not touched.
+/// Sets the stock free to reserve; held and committed stock are not touched. An operator
+/// endpoint.
+#[utoipa::path(put, path = "/products/{sku}/stock", tag = "products",
+    params(("sku" = String, Path, description = "The product's SKU")),
+    request_body = StockRequest,
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The product with its new stock", body = Product),
+        (status = 404, description = "`not_found`: no such SKU", body = ApiError)))]
 async fn set_stock(
     State(state): State<AppState>,
     Path(sku): Path<String>,

@@ -1,25 +1,27 @@
 //! `POST /orders`, `GET /orders/{id}`, `GET /orders?status=&limit=`.
 
+use axum::Json;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use events::{OrderPlaced, types};
 use platform::api::{ApiError, JsonBody, Path, Query, from_value};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::AppState;
 use crate::domain::{OrderRequest, PlaceOrder};
-use crate::orders::{self, Status};
+use crate::orders::{self, OrderView, Status};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/orders", post(place).get(list))
-        .route("/orders/{id}", get(show))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(place, list))
+        .routes(routes!(show))
         // An order is small; a large body is a mistake or an attack.
         .layer(DefaultBodyLimit::max(64 * 1024))
 }
@@ -27,6 +29,13 @@ pub fn router() -> Router<AppState> {
 /// Places an order: validates it, then writes it PENDING, its timeline's first entry and
 /// `OrderPlaced` in one transaction. With an `Idempotency-Key`, a repeat of the same request
 /// gets the same answer and places nothing; the key with another request is 422.
+#[utoipa::path(post, path = "/orders", tag = "orders",
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "1 to 255 characters; a repeat with the same body gets the same order")),
+    request_body(content = OrderRequest, description = "Limited to 64 KiB"),
+    responses(
+        (status = 202, description = "Accepted: the saga has started", body = OrderView,
+            headers(("Location" = String, description = "`/orders/{id}`")))))]
 #[tracing::instrument(skip_all, fields(order_id))]
 async fn place(
     State(state): State<AppState>,
@@ -141,6 +150,12 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// An order, with its saga's timeline.
+#[utoipa::path(get, path = "/orders/{id}", tag = "orders",
+    params(("id" = String, Path, format = Uuid, description = "The order's id")),
+    responses(
+        (status = 200, description = "The order", body = OrderView),
+        (status = 404, description = "`not_found`: no such order", body = ApiError)))]
 async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found("no such order"))?;
     let mut conn = state.pool.acquire().await?;
@@ -150,12 +165,19 @@ async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<R
     Ok(Json(order).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only orders in this state: `PENDING`, `CONFIRMED`, `CANCELLING` or `CANCELLED`.
     status: Option<String>,
+    /// At most this many, newest first (1 to 1000; 50 when absent).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
 }
 
+/// Orders, newest first.
+#[utoipa::path(get, path = "/orders", tag = "orders", params(ListQuery),
+    responses((status = 200, description = "The orders", body = Vec<OrderView>)))]
 async fn list(
     State(state): State<AppState>,
     Query(query): Query<ListQuery>,

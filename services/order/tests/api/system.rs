@@ -70,7 +70,12 @@ impl System {
         let gateway = start!(
             payment_gateway,
             services,
-            ["--database-url", &gateway_db, "--admin-token", testkit::ADMIN_TOKEN]
+            [
+                "--database-url",
+                &gateway_db,
+                "--admin-token",
+                testkit::ADMIN_TOKEN
+            ]
         );
         let gateway_proxy = env
             .add_proxy("payment_gateway", gateway.trim_start_matches("http://"))

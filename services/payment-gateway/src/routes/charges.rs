@@ -3,32 +3,39 @@
 //! Card tokens decide the outcome: `tok_visa` is captured, `tok_declined` is declined (402,
 //! `card_declined`). Any other token is 422: the simulator knows no other cards.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use platform::api::{ApiError, JsonBody, Query};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{AppState, idempotency_key, key_reused};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/charges", post(create).get(list))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create, list))
 }
 
-#[derive(Debug, Deserialize, PartialEq)]
+#[derive(Debug, Deserialize, PartialEq, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ChargeRequest {
     order_id: Uuid,
+    #[schema(minimum = 1)]
     amount_cents: i64,
+    /// ISO 4217, upper case.
+    #[schema(example = "EUR", pattern = "^[A-Z]{3}$")]
     currency: String,
+    /// `tok_visa` (captured) or `tok_declined` (402); the simulator knows no other cards.
+    #[schema(example = "tok_visa", pattern = "^tok_(visa|declined)$")]
     card_token: String,
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
 pub struct Charge {
     id: Uuid,
     order_id: Uuid,
@@ -73,15 +80,27 @@ impl ChargeRequest {
     }
 }
 
+/// The answer for a declined card (402).
+#[derive(Debug, Serialize, ToSchema)]
+struct Declined {
+    #[schema(value_type = String, example = "card_declined")]
+    error: &'static str,
+    #[schema(value_type = String)]
+    message: &'static str,
+    #[schema(example = "insufficient_funds")]
+    decline_code: Option<String>,
+    charge_id: Uuid,
+}
+
 impl IntoResponse for Charge {
     fn into_response(self) -> Response {
         if self.status == "declined" {
-            let body = serde_json::json!({
-                "error": "card_declined",
-                "message": "the card was declined",
-                "decline_code": self.decline_code,
-                "charge_id": self.id,
-            });
+            let body = Declined {
+                error: "card_declined",
+                message: "the card was declined",
+                decline_code: self.decline_code,
+                charge_id: self.id,
+            };
             return (StatusCode::PAYMENT_REQUIRED, Json(body)).into_response();
         }
         (StatusCode::CREATED, Json(self)).into_response()
@@ -90,6 +109,12 @@ impl IntoResponse for Charge {
 
 /// Charges once per Idempotency-Key: the first request decides, a repeat with the same body gets
 /// the stored outcome again (201 or 402), a repeat with another body gets 422.
+#[utoipa::path(post, path = "/v1/charges", tag = "charges",
+    params(("Idempotency-Key" = String, Header, description = "1 to 255 characters; the same key and body get the same answer")),
+    request_body = ChargeRequest,
+    responses(
+        (status = 201, description = "Captured", body = Charge),
+        (status = 402, description = "`card_declined`", body = Declined)))]
 #[tracing::instrument(skip_all, fields(key))]
 async fn create(
     State(state): State<AppState>,
@@ -138,8 +163,11 @@ async fn create(
     Ok(existing)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ByOrder {
+    /// The order whose calls to list (required).
+    #[param(required = true, value_type = String, format = Uuid)]
     order_id: Option<String>,
 }
 
@@ -152,6 +180,9 @@ pub fn order_id(query: &ByOrder) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::invalid("order_id", "must be a UUID"))
 }
 
+/// The charges made for an order, oldest first: the PSP's audit.
+#[utoipa::path(get, path = "/v1/charges", tag = "charges", params(ByOrder),
+    responses((status = 200, description = "The order's charges", body = Vec<Charge>)))]
 async fn list(
     State(state): State<AppState>,
     Query(query): Query<ByOrder>,

@@ -9,24 +9,27 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::put;
-use axum::{Json, Router};
 use platform::api::{ApiError, JsonBody};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 
-#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct FaultSettings {
     /// Added to every API call before it is processed.
+    #[schema(maximum = 600000)]
     pub latency_ms: u64,
     /// Share of API calls (0 to 1) answered 503.
+    #[schema(minimum = 0, maximum = 1)]
     pub error_rate: f64,
     /// Every API call answered 503.
     pub down: bool,
@@ -52,10 +55,14 @@ impl Faults {
     }
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/admin/faults", put(set).get(get).delete(clear))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(set, get, clear))
 }
 
+/// Sets the faults of charge and refund calls. An operator endpoint.
+#[utoipa::path(put, path = "/admin/faults", tag = "faults", request_body = FaultSettings,
+    security(("admin_token" = [])),
+    responses((status = 200, description = "The faults now in force", body = FaultSettings)))]
 async fn set(
     State(state): State<AppState>,
     JsonBody(settings): JsonBody<FaultSettings>,
@@ -74,10 +81,16 @@ async fn set(
     Ok(Json(settings))
 }
 
+/// The faults in force. An operator endpoint.
+#[utoipa::path(get, path = "/admin/faults", tag = "faults", security(("admin_token" = [])),
+    responses((status = 200, description = "The faults in force", body = FaultSettings)))]
 async fn get(State(state): State<AppState>) -> Json<FaultSettings> {
     Json(state.faults.get())
 }
 
+/// Clears every fault. An operator endpoint.
+#[utoipa::path(delete, path = "/admin/faults", tag = "faults", security(("admin_token" = [])),
+    responses((status = 200, description = "No fault in force", body = FaultSettings)))]
 async fn clear(State(state): State<AppState>) -> Json<FaultSettings> {
     state.faults.set(FaultSettings::default());
     tracing::info!("faults cleared");

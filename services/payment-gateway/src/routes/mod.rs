@@ -9,6 +9,7 @@ use axum::http::HeaderMap;
 use platform::admin::AdminToken;
 use platform::api::ApiError;
 use sqlx::PgPool;
+use utoipa_axum::router::OpenApiRouter;
 
 pub use faults::Faults;
 
@@ -24,7 +25,7 @@ pub fn router(pool: PgPool, admin: &AdminToken) -> Router {
         pool: pool.clone(),
         faults: Faults::default(),
     };
-    let api = Router::new()
+    let api = OpenApiRouter::new()
         .merge(charges::router())
         .merge(refunds::router())
         // Faults apply to the PSP's API, never to its admin or health endpoints.
@@ -34,12 +35,10 @@ pub fn router(pool: PgPool, admin: &AdminToken) -> Router {
         ))
         .merge(admin.protect(faults::router()))
         .with_state(state);
-    platform::http::health_router("payment-gateway")
-        .merge(platform::http::readiness_router(move || {
-            let pool = pool.clone();
-            async move { platform::http::check_database(&pool).await }
-        }))
-        .merge(api)
+    platform::http::router("payment-gateway", api, move || {
+        let pool = pool.clone();
+        async move { platform::http::check_database(&pool).await }
+    })
 }
 
 /// The `Idempotency-Key` header every mutating call requires.

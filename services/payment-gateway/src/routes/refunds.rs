@@ -1,30 +1,33 @@
 //! `POST /v1/refunds` and `GET /v1/refunds?order_id=`. Refunds of one charge never add up to
 //! more than it captured.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use platform::api::{ApiError, JsonBody, Query};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::charges::{ByOrder, order_id};
 use super::{AppState, idempotency_key, key_reused};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/refunds", post(create).get(list))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create, list))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RefundRequest {
     charge_id: Uuid,
+    #[schema(minimum = 1)]
     amount_cents: i64,
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
 struct Refund {
     id: Uuid,
     charge_id: Uuid,
@@ -32,6 +35,12 @@ struct Refund {
     created_at: DateTime<Utc>,
 }
 
+/// Refunds part or all of a captured charge, once per Idempotency-Key; refunds of a charge
+/// never add up to more than it captured (422 `refund_exceeds_capture`).
+#[utoipa::path(post, path = "/v1/refunds", tag = "refunds",
+    params(("Idempotency-Key" = String, Header, description = "1 to 255 characters; the same key and body get the same answer")),
+    request_body = RefundRequest,
+    responses((status = 201, description = "Refunded", body = Refund)))]
 #[tracing::instrument(skip_all, fields(key))]
 async fn create(
     State(state): State<AppState>,
@@ -112,6 +121,9 @@ async fn create(
     Ok((StatusCode::CREATED, Json(refund)))
 }
 
+/// The refunds made for an order, oldest first: the PSP's audit.
+#[utoipa::path(get, path = "/v1/refunds", tag = "refunds", params(ByOrder),
+    responses((status = 200, description = "The order's refunds", body = Vec<Refund>)))]
 async fn list(
     State(state): State<AppState>,
     Query(query): Query<ByOrder>,

@@ -1,18 +1,25 @@
 //! `GET /payments/{order_id}`.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use platform::api::{ApiError, Path};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::AppState;
 use crate::payments::{self, PaymentView};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/payments/{order_id}", get(show))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(show))
 }
 
+/// The payment of an order.
+#[utoipa::path(get, path = "/payments/{order_id}", tag = "payments",
+    params(("order_id" = String, Path, format = Uuid, description = "The order's id")),
+    responses(
+        (status = 200, description = "The order's payment", body = PaymentView),
+        (status = 404, description = "`not_found`: no payment for this order (yet)", body = ApiError)))]
 async fn show(
     State(state): State<AppState>,
     Path(order_id): Path<String>,

@@ -12,10 +12,12 @@ pub struct AppState {
 
 pub fn router<F, Fut>(state: AppState, readiness: F) -> Router
 where
-    F: Fn() -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), String>> + Send,
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send + 'static,
 {
-    platform::http::health_router(crate::SERVICE)
-        .merge(platform::http::readiness_router(readiness))
-        .merge(shipments::router().with_state(state))
+    platform::http::router(
+        crate::SERVICE,
+        shipments::router().with_state(state),
+        readiness,
+    )
 }

@@ -1,25 +1,34 @@
 //! `GET /shipments/{order_id}`.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use platform::api::{ApiError, Path};
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/shipments/{order_id}", get(show))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(show))
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 struct Shipment {
     order_id: Uuid,
+    /// `SCHEDULED`, `CANCELLED` or `FAILED`.
+    #[schema(example = "SCHEDULED")]
     status: String,
     tracking_number: Option<String>,
 }
 
+/// The shipment of an order.
+#[utoipa::path(get, path = "/shipments/{order_id}", tag = "shipments",
+    params(("order_id" = String, Path, format = Uuid, description = "The order's id")),
+    responses(
+        (status = 200, description = "The order's shipment", body = Shipment),
+        (status = 404, description = "`not_found`: no shipment for this order", body = ApiError)))]
 async fn show(
     State(state): State<AppState>,
     Path(order_id): Path<String>,
