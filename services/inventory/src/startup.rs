@@ -39,10 +39,10 @@ impl Application {
                 events::SHIPPING_EVENTS,
             ],
             &events::TOPICS,
+            &config.retention,
         )
         .await
-        .context("cannot prepare messaging")?
-        .retention(&config.retention)?;
+        .context("cannot prepare messaging")?;
         messaging.consumer = messaging
             .consumer
             .static_member(config.kafka_group_instance_id.clone());

@@ -33,7 +33,7 @@ async fn main() -> anyhow::Result<()> {
         .connect(&env.database_url("order"))
         .await?;
     messaging::migrate(&pool, sqlx::migrate!("tests/migrations")).await?;
-    messaging::kafka::ensure_topics(env.kafka_brokers(), &[TOPIC]).await?;
+    messaging::kafka::ensure_topics(env.kafka_brokers(), &[TOPIC], None).await?;
 
     // This machine's throughput drifts from run to run; ours and raw produce alternate over
     // ROUNDS rounds and each is reported by its median, so the ratio compares like with like.

@@ -1,5 +1,7 @@
 //! The admin subcommands every service binary offers (`order replay ...`, `order dlq list`).
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use sqlx::PgPool;
@@ -16,6 +18,35 @@ pub struct Retention {
     /// so keep this at least as long as the topics keep messages.
     #[arg(long, env = "INBOX_RETENTION_DAYS", default_value_t = 7.0)]
     pub inbox_retention_days: f64,
+    /// Days the broker keeps a dead letter (`retention.ms` of the service's DLQ topic, set when
+    /// the topic is created): long enough for someone to look, since only a person re-drives.
+    #[arg(long, env = "DLQ_RETENTION_DAYS", default_value_t = 30.0)]
+    pub dlq_retention_days: f64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            outbox_retention_days: 7.0,
+            inbox_retention_days: 7.0,
+            dlq_retention_days: 30.0,
+        }
+    }
+}
+
+impl Retention {
+    /// The windows as durations, each named in the error when it is not a number of days.
+    pub(crate) fn windows(&self) -> anyhow::Result<[Duration; 3]> {
+        let days = |value: f64, name: &str| {
+            Duration::try_from_secs_f64(value * 86_400.0)
+                .map_err(|_| anyhow::anyhow!("{name} must be a non-negative number of days"))
+        };
+        Ok([
+            days(self.outbox_retention_days, "OUTBOX_RETENTION_DAYS")?,
+            days(self.inbox_retention_days, "INBOX_RETENTION_DAYS")?,
+            days(self.dlq_retention_days, "DLQ_RETENTION_DAYS")?,
+        ])
+    }
 }
 
 #[derive(Clone, Debug, Subcommand)]

@@ -33,14 +33,29 @@ pub fn producer(brokers: &str) -> rdkafka::error::KafkaResult<FutureProducer> {
         .create()
 }
 
-/// Creates `topics` (with `PARTITIONS` partitions) unless they exist.
-pub async fn ensure_topics(brokers: &str, topics: &[&str]) -> anyhow::Result<()> {
+/// Creates `topics` (with `PARTITIONS` partitions) unless they exist; with `retention`, the
+/// broker deletes their messages once that old (`cleanup.policy=delete`, `retention.ms`). An
+/// existing topic keeps the settings it was created with.
+pub async fn ensure_topics(
+    brokers: &str,
+    topics: &[&str],
+    retention: Option<Duration>,
+) -> anyhow::Result<()> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .create()?;
+    let retention_ms = retention.map(|retention| retention.as_millis().to_string());
     let new_topics: Vec<_> = topics
         .iter()
-        .map(|topic| NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(1)))
+        .map(|topic| {
+            let topic = NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(1));
+            match &retention_ms {
+                Some(ms) => topic
+                    .set("cleanup.policy", "delete")
+                    .set("retention.ms", ms),
+                None => topic,
+            }
+        })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     for result in admin.create_topics(&new_topics, &options).await? {

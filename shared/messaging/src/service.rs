@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 
 use platform::Shutdown;
 
+use crate::cli::Retention;
 use crate::inbox::{self, ConsumerConfig, Handler};
 use crate::{Relay, RelayConfig, kafka};
 
@@ -30,7 +31,8 @@ pub struct Messaging {
 
 impl Messaging {
     /// Applies the messaging and the service's migrations and creates every saga topic and the
-    /// service's DLQ. `service` is the consumer group and the relay's name.
+    /// service's DLQ (deleting dead letters after `retention`'s window). `service` is the
+    /// consumer group and the relay's name; the relay purges by `retention`'s other windows.
     pub async fn prepare(
         service: &str,
         pool: PgPool,
@@ -38,14 +40,19 @@ impl Messaging {
         brokers: &str,
         consumes: &[&str],
         all_topics: &[&str],
+        retention: &Retention,
     ) -> anyhow::Result<Self> {
+        let [outbox_retention, inbox_retention, dlq_retention] = retention.windows()?;
         crate::migrate(&pool, migrations).await?;
         let consumer = ConsumerConfig::new(service, service, consumes, brokers);
-        let mut topics = all_topics.to_vec();
-        let dlq = consumer.dlq_topic();
-        topics.push(&dlq);
-        kafka::ensure_topics(brokers, &topics).await?;
-        let relay = Relay::new(service, pool.clone(), brokers, RelayConfig::default())?;
+        kafka::ensure_topics(brokers, all_topics, None).await?;
+        kafka::ensure_topics(brokers, &[&consumer.dlq_topic()], Some(dlq_retention)).await?;
+        let config = RelayConfig {
+            retention: outbox_retention,
+            inbox_retention,
+            ..RelayConfig::default()
+        };
+        let relay = Relay::new(service, pool.clone(), brokers, config)?;
         Ok(Self {
             pool,
             relay,
@@ -53,19 +60,6 @@ impl Messaging {
             relay_down: Down::default(),
             consumer_down: Down::default(),
         })
-    }
-
-    /// Applies the service's retention windows to the relay, which purges.
-    pub fn retention(mut self, retention: &crate::cli::Retention) -> anyhow::Result<Self> {
-        let days = |value: f64, name: &str| {
-            Duration::try_from_secs_f64(value * 86_400.0)
-                .map_err(|_| anyhow::anyhow!("{name} must be a non-negative number of days"))
-        };
-        self.relay.config.retention =
-            days(retention.outbox_retention_days, "OUTBOX_RETENTION_DAYS")?;
-        self.relay.config.inbox_retention =
-            days(retention.inbox_retention_days, "INBOX_RETENTION_DAYS")?;
-        Ok(self)
     }
 
     /// Starts the relay and the consumer on `workers`; both stop on `shutdown`. Each is

@@ -31,7 +31,12 @@ impl TestApp {
             "--kafka-brokers",
             env.kafka_brokers(),
         ];
-        args.extend(token.map(|token| ["--admin-token", token]).into_iter().flatten());
+        args.extend(
+            token
+                .map(|token| ["--admin-token", token])
+                .into_iter()
+                .flatten(),
+        );
         let config = Config::parse_from(args);
         let application = Application::build(config)
             .await

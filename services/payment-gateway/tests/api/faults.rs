@@ -110,7 +110,11 @@ async fn the_fault_endpoints_answer_only_the_admin_token() {
     }
     let charge_id = Uuid::now_v7();
     let charged = app.post_charge("k", &charge(charge_id, "tok_visa")).await;
-    assert_eq!(charged.status(), 201, "no fault was set, the PSP API is open");
+    assert_eq!(
+        charged.status(),
+        201,
+        "no fault was set, the PSP API is open"
+    );
 }
 
 #[tokio::test]

@@ -31,7 +31,12 @@ impl TestApp {
             "--database-url",
             &database_url,
         ];
-        args.extend(token.map(|token| ["--admin-token", token]).into_iter().flatten());
+        args.extend(
+            token
+                .map(|token| ["--admin-token", token])
+                .into_iter()
+                .flatten(),
+        );
         let config = Config::parse_from(args);
         let application = Application::build(config)
             .await

@@ -114,9 +114,13 @@ impl Harness {
         messaging::migrate(&pool, sqlx::migrate!("tests/migrations"))
             .await
             .unwrap();
-        messaging::kafka::ensure_topics(env.kafka_brokers(), &[TOPIC, &inbox::dlq_topic(GROUP)])
-            .await
-            .unwrap();
+        messaging::kafka::ensure_topics(
+            env.kafka_brokers(),
+            &[TOPIC, &inbox::dlq_topic(GROUP)],
+            None,
+        )
+        .await
+        .unwrap();
         let service = format!("test-{}", Uuid::new_v4().simple());
         Self {
             outbox: Outbox::new(&service, TOPIC),

@@ -243,3 +243,46 @@ async fn rows_past_their_retention_windows_are_purged() {
         .wait_for_count("select count(*) from outbox", 1)
         .await;
 }
+
+/// The broker deletes dead letters after the DLQ window: the DLQ topic is created with it.
+#[tokio::test]
+async fn the_dead_letter_topic_is_created_with_its_retention_window() {
+    use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+    use rdkafka::client::DefaultClientContext;
+
+    let harness = Harness::start().await;
+    let retention = messaging::cli::Retention {
+        dlq_retention_days: 2.5,
+        ..Default::default()
+    };
+    messaging::Messaging::prepare(
+        &harness.service,
+        harness.pool.clone(),
+        sqlx::migrate!("tests/migrations"),
+        harness.env.kafka_brokers(),
+        &[TOPIC],
+        &[TOPIC],
+        &retention,
+    )
+    .await
+    .unwrap();
+
+    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", harness.env.kafka_brokers())
+        .create()
+        .unwrap();
+    let dlq = messaging::inbox::dlq_topic(&harness.service);
+    let described = admin
+        .describe_configs([&ResourceSpecifier::Topic(&dlq)], &AdminOptions::new())
+        .await
+        .unwrap();
+    let config = described.into_iter().next().unwrap().unwrap();
+    let value = |name: &str| {
+        config
+            .get(name)
+            .and_then(|entry| entry.value.clone())
+            .unwrap_or_else(|| panic!("{dlq} has no {name}: {:?}", config.entries))
+    };
+    assert_eq!(value("retention.ms"), (2.5 * 86_400_000.0_f64).to_string());
+    assert_eq!(value("cleanup.policy"), "delete");
+}

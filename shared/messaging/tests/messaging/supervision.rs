@@ -21,6 +21,7 @@ async fn a_consumer_whose_worker_dies_is_unready_then_restarted_and_loses_nothin
         harness.env.kafka_brokers(),
         &[TOPIC],
         &[TOPIC],
+        &Default::default(),
     )
     .await
     .unwrap();
