@@ -35,8 +35,7 @@ pub mod types {
     pub const SHIPMENT_SCHEDULED: &str = "shipping.scheduled.v1";
     pub const SHIPMENT_FAILED: &str = "shipping.failed.v1";
 
-    /// Every type in the system: a consumer skips those it has no use for and dead-letters
-    /// anything else as unknown.
+    /// Every type in the system.
     pub const ALL: [&str; 11] = [
         ORDER_PLACED,
         ORDER_CONFIRMED,
@@ -103,10 +102,29 @@ pub mod reactions {
         ("shipping", SHIPPING),
     ];
 
-    /// A type of the system that a service with these `reactions` has no use for. Unknown types
-    /// are not ignored: they are dead-lettered.
+    /// Whether a service with these `reactions` skips `event_type`: the rule that lets
+    /// producers evolve without poisoning older consumers.
+    ///
+    /// - A type it reacts to is applied; an older version of it is upcast by the handler.
+    /// - A version it does not know of a type it reacts to (`order.placed.v2` to a consumer of
+    ///   `order.placed.v1`) is NOT skipped: it may carry work for this service, so the handler
+    ///   refuses it and it is dead-lettered, to be re-driven once the consumer understands it.
+    /// - Any other type is skipped, counted in `inbox_ignored_total`: a known type it has no use
+    ///   for, or one added after this service was built (`order.gift_wrapped.v1`). So a producer
+    ///   adds a type without waiting for every consumer, and changes a type's meaning only by a
+    ///   new version that its consumers learn first.
     pub fn ignores(reactions: &[&str], event_type: &str) -> bool {
-        ALL.contains(&event_type) && !reactions.contains(&event_type)
+        !reactions
+            .iter()
+            .any(|reaction| name(reaction) == name(event_type))
+    }
+
+    /// `order.placed` of `order.placed.v1`; a type without a version is its own name.
+    fn name(event_type: &str) -> &str {
+        match event_type.rsplit_once(".v") {
+            Some((name, version)) if version.parse::<u32>().is_ok() => name,
+            _ => event_type,
+        }
     }
 }
 
@@ -268,10 +286,17 @@ mod tests {
     }
 
     #[test]
-    fn a_service_ignores_known_types_it_does_not_react_to_and_never_unknown_ones() {
+    fn a_service_skips_types_it_has_no_use_for_but_never_a_new_version_of_its_own() {
         assert!(ignores(reactions::PAYMENT, types::ORDER_PLACED));
         assert!(!ignores(reactions::PAYMENT, types::INVENTORY_RESERVED));
-        assert!(!ignores(reactions::PAYMENT, "order.placed.v9"));
+        // A type added after the service was built, whatever its topic.
+        assert!(ignores(reactions::PAYMENT, "order.gift_wrapped.v1"));
+        assert!(ignores(reactions::PAYMENT, "inventory.audited"));
+        // Versions of a type it reacts to reach its handler: older ones are upcast, newer ones
+        // refused there (dead-lettered), never skipped.
+        assert!(!ignores(reactions::PAYMENT, "inventory.reserved.v2"));
+        assert!(!ignores(reactions::PAYMENT, "inventory.reserved.v0"));
+        assert!(ignores(reactions::PAYMENT, "order.placed.v9"));
         // Every type the order service's topics carry changes its timeline.
         assert!(
             !types::ALL

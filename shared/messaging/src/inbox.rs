@@ -47,9 +47,10 @@ pub trait Handler: Send + Sync + 'static {
         event: &Event,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send;
 
-    /// Known types this service has no use for. They are acknowledged with no transaction and
-    /// no inbox row: applying one again changes as little as applying it once. Must be false
-    /// for types the service has never heard of, so those are dead-lettered.
+    /// Types this service has no use for. They are acknowledged with no transaction and no
+    /// inbox row: applying one again changes as little as applying it once. Must be false for
+    /// every version of a type the service acts on, so a version it cannot read yet is
+    /// dead-lettered rather than lost (`events::reactions::ignores` is the saga's rule).
     fn ignores(&self, event_type: &str) -> bool {
         let _ = event_type;
         false
