@@ -187,13 +187,12 @@ pub async fn run<P: Processes>(
     outcome.breaker_transitions = transitions;
     outcome.max_backlog = max_backlog;
     outcome.rejected = recorder.error_kinds().clone();
-    violations.extend(check_fault_took_effect(name, &outcome, &auditor, &scope).await?);
-
     let stats = auditor.outcomes(&scope).await?;
     outcome.orders = stats.orders;
     outcome.confirmed = stats.confirmed;
     outcome.cancelled = stats.cancelled;
     outcome.max_saga_ms = stats.max_saga_ms;
+    violations.extend(check_fault_took_effect(name, &outcome, settings));
     outcome.violations = violations;
     outcome.seconds = started.elapsed().as_secs_f64();
     step(
@@ -224,8 +223,17 @@ fn act(message: &str) {
 /// What the fault left behind for the audit.
 #[derive(Debug, Default)]
 struct Injected {
-    /// Poison messages produced: (topic, partition, offset).
-    poison: Vec<(String, i32, i64)>,
+    /// Messages produced by the `poison` scenario.
+    poison: Vec<Poison>,
+}
+
+/// A message the `poison` scenario produced, and the consumer groups that must dead-letter it.
+#[derive(Debug)]
+struct Poison {
+    topic: String,
+    partition: i32,
+    offset: i64,
+    groups: Vec<&'static str>,
 }
 
 async fn inject<P: Processes>(
@@ -271,7 +279,17 @@ async fn inject<P: Processes>(
             cut(toxiproxy, "postgres", settings.postgres_cut).await?;
         }
         "postgres-outage-long" => {
+            // At 10/s a saga takes about 0.1 s, so hardly one would be in flight when Postgres
+            // goes. Payments slowed to 1 s (below the breaker's slow-call threshold) hold ten.
+            act("gateway calls take 1 s, so sagas are in flight when Postgres goes");
+            let toxic = json!({"name": "slow_gateway", "type": "latency", "stream": "downstream",
+                               "toxicity": 1.0, "attributes": {"latency": 1000, "jitter": 0}});
+            toxiproxy.add_toxic("payment_gateway", toxic).await?;
+            tokio::time::sleep(Duration::from_secs(2)).await;
             cut(toxiproxy, "postgres", settings.postgres_outage_long).await?;
+            toxiproxy
+                .remove_toxic("payment_gateway", "slow_gateway")
+                .await?;
         }
         "replay" => {
             // The replay itself runs once the load has drained, so its effect can be measured.
@@ -279,8 +297,14 @@ async fn inject<P: Processes>(
         "poison" => {
             injected.poison = poison(&target.brokers).await?;
             act(&format!(
-                "produced {} poison messages (undecodable and unknown type, to each topic)",
-                injected.poison.len()
+                "produced {} messages (undecodable, a version no consumer reads, a type added \
+                 later: to each topic), {} dead letters due",
+                injected.poison.len(),
+                injected
+                    .poison
+                    .iter()
+                    .map(|p| p.groups.len())
+                    .sum::<usize>()
             ));
         }
         "broker-kill" => {
@@ -348,39 +372,75 @@ async fn replay_everything(
     Ok(violations)
 }
 
-/// Two messages to each saga topic: bytes that are no event, and an event of a type nobody
-/// knows. Returns where each landed.
-async fn poison(brokers: &str) -> anyhow::Result<Vec<(String, i32, i64)>> {
+/// Three messages to each saga topic: bytes that are no event (poison to every consumer group);
+/// a version no consumer reads yet of a type on it (poison to the groups that react to that
+/// type); and a type added after the consumers were built, which every group must skip (the
+/// evolution rule of `events::reactions::ignores`). Returns where each landed and who must
+/// dead-letter it.
+async fn poison(brokers: &str) -> anyhow::Result<Vec<Poison>> {
     let producer = messaging::kafka::producer(brokers)?;
     let mut landed = Vec::new();
     for topic in events::TOPICS {
         let key = Uuid::now_v7().to_string();
-        let undecodable = FutureRecord::to(topic)
-            .key(&key)
-            .payload("\u{1}not an event");
-        let unknown = Event {
+        let prefix = topic.trim_end_matches("events");
+        let known = events::types::ALL
+            .into_iter()
+            .find(|t| t.starts_with(prefix))
+            .expect("every topic carries a type");
+        let newer = format!(
+            "{}.v99",
+            known.rsplit_once(".v").map_or(known, |(name, _)| name)
+        );
+        let event = |event_type: &str| Event {
             id: Uuid::now_v7(),
-            event_type: "chaos.unknown.v1".into(),
+            event_type: event_type.to_owned(),
             source: "/chaos".into(),
             time: chrono::Utc::now(),
             subject: key.clone(),
             data: json!({"poison": true}),
             traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into(),
         };
-        let payload = unknown.data.to_string();
-        let unknown_record = FutureRecord::to(topic)
-            .key(&key)
-            .payload(payload.as_str())
-            .headers(unknown.headers());
-        for record in [undecodable, unknown_record] {
+        let messages = [
+            (None, None),
+            (Some(event(&newer)), Some(newer.as_str())),
+            (
+                Some(event("chaos.added_later.v1")),
+                Some("chaos.added_later.v1"),
+            ),
+        ];
+        for (event, event_type) in messages {
+            let payload = event
+                .as_ref()
+                .map_or_else(|| "\u{1}not an event".to_owned(), |e| e.data.to_string());
+            let mut record = FutureRecord::to(topic).key(&key).payload(payload.as_str());
+            if let Some(event) = &event {
+                record = record.headers(event.headers());
+            }
             let delivery = producer
                 .send(record, Duration::from_secs(10))
                 .await
                 .map_err(|(error, _)| error)?;
-            landed.push((topic.to_owned(), delivery.partition, delivery.offset));
+            let groups = consumers_of(topic)
+                .filter(|group| event_type.is_none_or(|t| !ignores(group, t)))
+                .collect();
+            landed.push(Poison {
+                topic: topic.to_owned(),
+                partition: delivery.partition,
+                offset: delivery.offset,
+                groups,
+            });
         }
     }
     Ok(landed)
+}
+
+/// Whether consumer group `group` (a service) skips `event_type`.
+fn ignores(group: &str, event_type: &str) -> bool {
+    let (_, reactions) = events::reactions::BY_SERVICE
+        .into_iter()
+        .find(|(service, _)| *service == group)
+        .expect("every consumer group is a service of the choreography");
+    events::reactions::ignores(reactions, event_type)
 }
 
 /// A dead letter: (group, original topic, original partition, original offset). An undecodable
@@ -424,16 +484,14 @@ async fn read_dead_letters(brokers: &str) -> anyhow::Result<BTreeSet<DeadLetter>
 }
 
 /// Invariant 7: the dead letters added are exactly the poison injected, once per consumer group
-/// of its topic.
-fn check_dead_letters(
-    added: &BTreeSet<DeadLetter>,
-    poison: &[(String, i32, i64)],
-) -> Vec<Violation> {
+/// it is poison to.
+fn check_dead_letters(added: &BTreeSet<DeadLetter>, poison: &[Poison]) -> Vec<Violation> {
     let expected: BTreeSet<DeadLetter> = poison
         .iter()
-        .flat_map(|(topic, partition, offset)| {
-            consumers_of(topic)
-                .map(move |group| (group.to_owned(), topic.clone(), *partition, *offset))
+        .flat_map(|p| {
+            p.groups
+                .iter()
+                .map(|group| ((*group).to_owned(), p.topic.clone(), p.partition, p.offset))
         })
         .collect();
     let missing = expected
@@ -462,20 +520,14 @@ fn no_effect(scenario: &str, facts: &str) -> Violation {
 }
 
 /// A scenario proves something only if its fault showed: invariant "0" says it did not.
-async fn check_fault_took_effect(
-    name: &str,
-    outcome: &Outcome,
-    auditor: &Auditor,
-    scope: &Scope,
-) -> anyhow::Result<Vec<Violation>> {
+fn check_fault_took_effect(name: &str, outcome: &Outcome, settings: &Settings) -> Vec<Violation> {
     let mut violations = Vec::new();
     match name {
         "gateway-latency" if outcome.breaker_transitions == 0 => {
             violations.push(no_effect(name, "the breaker never opened"));
         }
         "gateway-down" => {
-            let stats = auditor.outcomes(scope).await?;
-            if !stats.cancelled.contains_key("payment_unavailable") {
+            if !outcome.cancelled.contains_key("payment_unavailable") {
                 violations.push(no_effect(
                     name,
                     "no order was cancelled payment_unavailable",
@@ -486,6 +538,11 @@ async fn check_fault_took_effect(
             violations.push(no_effect(name, "the outboxes never grew"));
         }
         "postgres-cut" | "postgres-outage-long" => {
+            if name == "postgres-outage-long"
+                && outcome.max_saga_ms < settings.postgres_outage_long.as_millis() as u64
+            {
+                violations.push(no_effect(name, "no saga was in flight across the outage"));
+            }
             let refused: u64 = outcome.rejected.values().sum();
             if refused == 0 {
                 violations.push(no_effect(name, "no request was refused"));
@@ -504,7 +561,7 @@ async fn check_fault_took_effect(
         }
         _ => {}
     }
-    Ok(violations)
+    violations
 }
 
 /// Samples, once a second while a scenario runs, the breaker's transitions (summing increases,

@@ -7,9 +7,10 @@
 //! second delivery a no-op.
 //!
 //! One task per assigned partition keeps one order's events in order while partitions run in
-//! parallel. Transient failures are retried in place with backoff; poison (undecodable, unknown
-//! type, invalid data) and exhausted retries go to `<group>.dlq` with the error in headers, and
-//! the partition moves on.
+//! parallel. Transient failures are retried in place with backoff; poison (undecodable, a
+//! version the handler cannot read, invalid data) and exhausted retries go to `<group>.dlq` with
+//! the error in headers (`dlq`), and the partition moves on. `handler` holds what a service
+//! implements, `config` what a consumer reads and how it retries.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,11 +20,9 @@ use std::time::Duration;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::producer::FutureProducer;
 use rdkafka::{ClientConfig, ClientContext};
-use resilience::RetryPolicy;
-use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -35,153 +34,13 @@ use crate::envelope::{DecodeError, Event};
 use crate::kafka;
 use crate::trace::TraceContext;
 
-/// What a service does with the events it consumes.
-pub trait Handler: Send + Sync + 'static {
-    /// Applies `event` inside the inbox transaction `tx`. Writes go through `tx` (state and
-    /// outbox rows alike) so they commit with the inbox record or not at all. Events a service
-    /// does not care about return `Ok(())`; types it has never heard of are
-    /// `HandlerError::unknown_type`.
-    fn handle(
-        &self,
-        tx: &mut PgConnection,
-        event: &Event,
-    ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+mod config;
+mod dlq;
+mod handler;
 
-    /// Types this service has no use for. They are acknowledged with no transaction and no
-    /// inbox row: applying one again changes as little as applying it once. Must be false for
-    /// every version of a type the service acts on, so a version it cannot read yet is
-    /// dead-lettered rather than lost (`events::reactions::ignores` is the saga's rule).
-    fn ignores(&self, event_type: &str) -> bool {
-        let _ = event_type;
-        false
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum HandlerError {
-    /// Worth a few more tries (a deadlock, a serialization failure, a dependency's error); when
-    /// they are used up, the message goes to the DLQ.
-    #[error("{0:#}")]
-    Transient(anyhow::Error),
-    /// The database cannot be reached. Nothing is wrong with the message: the partition waits
-    /// and retries until the database is back, however long that takes, and never dead-letters.
-    #[error("{0:#}")]
-    Unavailable(anyhow::Error),
-    /// Retrying cannot help: the event is invalid for this consumer. Goes to the DLQ.
-    #[error("{0:#}")]
-    Poison(anyhow::Error),
-}
-
-impl HandlerError {
-    pub fn poison(reason: impl std::fmt::Display) -> Self {
-        Self::Poison(anyhow::anyhow!("{reason}"))
-    }
-
-    pub fn unknown_type(event: &Event) -> Self {
-        Self::poison(format!("unknown event type `{}`", event.event_type))
-    }
-}
-
-impl From<sqlx::Error> for HandlerError {
-    /// By what went wrong: no connection is `Unavailable`; data the schema refuses (SQLSTATE
-    /// class 22, data exception; 23502 and 23514, a null or a value a check refuses) is `Poison`,
-    /// since the same message fails the same way every time; anything else is `Transient`,
-    /// including unique and foreign-key violations, which a concurrent writer can cause (two
-    /// topics' events for one order racing to insert its row) and a retry resolves.
-    fn from(error: sqlx::Error) -> Self {
-        let class = match &error {
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::Protocol(_) => return Self::Unavailable(error.into()),
-            sqlx::Error::Database(database) => database.code().map(|code| code.into_owned()),
-            _ => None,
-        };
-        match class.as_deref().map(|code| code.get(..2).unwrap_or(code)) {
-            // Connection exception; the server shutting down or not accepting connections yet
-            // (57P01-57P03; 57014, a cancelled statement, stays transient); out of resources.
-            Some("08" | "53") => Self::Unavailable(error.into()),
-            Some("57") if class.as_deref() != Some("57014") => Self::Unavailable(error.into()),
-            Some("22") => Self::Poison(error.into()),
-            Some("23") if matches!(class.as_deref(), Some("23502" | "23514")) => {
-                Self::Poison(error.into())
-            }
-            _ => Self::Transient(error.into()),
-        }
-    }
-}
-
-impl From<serde_json::Error> for HandlerError {
-    /// Data that does not match the event's schema.
-    fn from(error: serde_json::Error) -> Self {
-        Self::Poison(anyhow::anyhow!("invalid event data: {error}"))
-    }
-}
-
-/// Rewrites an event of an old version into the next one (type and data).
-pub type Upcaster = fn(&mut Event) -> Result<(), String>;
-
-#[derive(Clone, Debug)]
-pub struct ConsumerConfig {
-    /// Metric label and log field.
-    pub service: String,
-    /// The consumer group; its dead letters go to `<group>.dlq`.
-    pub group: String,
-    pub topics: Vec<String>,
-    pub brokers: String,
-    /// Attempts and waits for transient failures before a message is dead-lettered.
-    pub retry: RetryPolicy,
-    /// Upcasters by the type they read, applied until none matches (v1 → v2 → v3).
-    pub upcasters: HashMap<String, Upcaster>,
-    /// `group.instance.id`: a static member (KIP-345). A restarted process with the same id
-    /// takes its partitions back at once, instead of waiting a session timeout for the broker to
-    /// expire the member it replaces (a service killed with SIGKILL never said goodbye).
-    /// Unique per replica within the group.
-    pub instance_id: Option<String>,
-    /// Set when the group first gives this consumer its assignment (possibly empty). `/readyz`
-    /// waits for it, so the first orders after start-up do not wait on the group join.
-    pub joined: Arc<AtomicBool>,
-}
-
-impl ConsumerConfig {
-    pub fn new(service: &str, group: &str, topics: &[&str], brokers: &str) -> Self {
-        Self {
-            service: service.to_owned(),
-            group: group.to_owned(),
-            topics: topics.iter().map(|t| (*t).to_owned()).collect(),
-            brokers: brokers.to_owned(),
-            retry: RetryPolicy {
-                max_attempts: 5,
-                initial_interval: Duration::from_millis(100),
-                max_interval: Duration::from_secs(5),
-                multiplier: 2.0,
-                jitter: true,
-            },
-            upcasters: HashMap::new(),
-            instance_id: None,
-            joined: Arc::default(),
-        }
-    }
-
-    pub fn static_member(mut self, instance_id: Option<String>) -> Self {
-        self.instance_id = instance_id;
-        self
-    }
-
-    pub fn upcast(mut self, from_type: &str, upcaster: Upcaster) -> Self {
-        self.upcasters.insert(from_type.to_owned(), upcaster);
-        self
-    }
-
-    pub fn dlq_topic(&self) -> String {
-        dlq_topic(&self.group)
-    }
-}
-
-pub fn dlq_topic(group: &str) -> String {
-    format!("{group}.dlq")
-}
+pub use config::{ConsumerConfig, dlq_topic};
+pub use dlq::DLQ_PAYLOAD_LIMIT;
+pub use handler::{Handler, HandlerError, Upcaster};
 
 /// Counts rebalances. A message read before the latest revocation is dropped by its worker:
 /// the partition resumes from its committed offset wherever it is assigned now.
@@ -207,10 +66,6 @@ impl ConsumerContext for RebalanceContext {
 }
 
 type Kafka = StreamConsumer<RebalanceContext>;
-
-/// The largest payload a dead letter carries as it is; librdkafka's `message.max.bytes`
-/// (1,000,000) leaves room beside it for the original and `dlq_*` headers.
-pub const DLQ_PAYLOAD_LIMIT: usize = 900_000;
 
 /// How long a consumer may go without partitions before it joins its group again.
 const REJOIN_AFTER: Duration = Duration::from_secs(30);
@@ -607,88 +462,4 @@ impl<H: Handler> Runtime<H> {
         .await?;
         Ok(inserted.rows_affected() == 1)
     }
-
-    /// Publishes `message` to the DLQ with the error in headers, retrying until the broker takes
-    /// it; returns false if shutdown came first. A payload over `DLQ_PAYLOAD_LIMIT` is replaced
-    /// by its size and SHA-256 (header `dlq_truncated`): a message near the size limit plus the
-    /// `dlq_*` headers would be refused for ever, and its partition would never move on.
-    async fn dead_letter(&self, message: &OwnedMessage, error: &str, attempts: u32) -> bool {
-        let topic = self.config.dlq_topic();
-        let mut headers = dead_letter_headers(message, error, attempts, &self.config.group);
-        let payload = match message.payload() {
-            Some(payload) if payload.len() > DLQ_PAYLOAD_LIMIT => {
-                headers = headers.insert(Header {
-                    key: "dlq_truncated",
-                    value: Some("true"),
-                });
-                let digest = serde_json::json!({
-                    "truncated": true,
-                    "size": payload.len(),
-                    "sha256": format!("{:x}", Sha256::digest(payload)),
-                });
-                Some(std::borrow::Cow::Owned(digest.to_string().into_bytes()))
-            }
-            payload => payload.map(std::borrow::Cow::Borrowed),
-        };
-        let mut failures = 0;
-        loop {
-            let mut record = FutureRecord::to(&topic).headers(headers.clone());
-            if let Some(key) = message.key() {
-                record = record.key(key);
-            }
-            if let Some(payload) = &payload {
-                record = record.payload(payload.as_ref());
-            }
-            match self.producer.send(record, Duration::from_secs(5)).await {
-                Ok(_) => {
-                    metrics::counter!("dlq_messages_total", "service" => self.config.service.clone(), "topic" => message.topic().to_owned())
-                        .increment(1);
-                    return true;
-                }
-                Err((error, _)) => {
-                    failures += 1;
-                    tracing::warn!(%error, "cannot publish to the DLQ, retrying");
-                }
-            }
-            tokio::select! {
-                _ = self.shutdown.wait() => return false,
-                _ = tokio::time::sleep(self.config.retry.delay(failures)) => {}
-            }
-        }
-    }
-}
-
-/// The original headers plus where the message came from and why it is here.
-fn dead_letter_headers(
-    message: &OwnedMessage,
-    error: &str,
-    attempts: u32,
-    group: &str,
-) -> OwnedHeaders {
-    let mut headers = OwnedHeaders::new();
-    if let Some(original) = message.headers() {
-        for header in original.iter() {
-            headers = headers.insert(Header {
-                key: header.key,
-                value: header.value,
-            });
-        }
-    }
-    let partition = message.partition().to_string();
-    let offset = message.offset().to_string();
-    let attempts = attempts.to_string();
-    for (key, value) in [
-        ("dlq_error", error),
-        ("dlq_original_topic", message.topic()),
-        ("dlq_original_partition", partition.as_str()),
-        ("dlq_original_offset", offset.as_str()),
-        ("dlq_attempts", attempts.as_str()),
-        ("dlq_consumer_group", group),
-    ] {
-        headers = headers.insert(Header {
-            key,
-            value: Some(value),
-        });
-    }
-    headers
 }

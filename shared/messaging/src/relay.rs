@@ -13,7 +13,6 @@ use std::time::Duration;
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
-use resilience::RetryPolicy;
 use sqlx::postgres::PgListener;
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::time::Instant;
@@ -24,54 +23,12 @@ use platform::Shutdown;
 use crate::envelope::binary_headers;
 use crate::kafka;
 
-#[derive(Clone, Debug)]
-pub struct RelayConfig {
-    /// Most rows read and produced per round.
-    pub batch_size: i64,
-    /// Batches handed to the producer before the oldest must be acknowledged.
-    pub in_flight_batches: usize,
-    /// How often to look for rows when no notification came (a lost NOTIFY, a reconnect).
-    pub poll_interval: Duration,
-    /// How often a standby tries to become leader.
-    pub standby_interval: Duration,
-    /// Published outbox rows older than this are purged.
-    pub retention: Duration,
-    /// Inbox rows older than this are purged. An event redelivered after its row is gone would
-    /// be applied again, so this must outlast the topics' own retention (Kafka's default: 7 days).
-    pub inbox_retention: Duration,
-    /// Waits between failed rounds (the broker or the database away).
-    pub backoff: RetryPolicy,
-}
+mod config;
+mod housekeeping;
+mod lock;
 
-impl Default for RelayConfig {
-    fn default() -> Self {
-        Self {
-            batch_size: 1000,
-            in_flight_batches: 4,
-            poll_interval: Duration::from_secs(1),
-            standby_interval: Duration::from_secs(1),
-            retention: Duration::from_secs(7 * 24 * 3600),
-            inbox_retention: Duration::from_secs(7 * 24 * 3600),
-            backoff: RetryPolicy {
-                max_attempts: u32::MAX,
-                initial_interval: Duration::from_millis(100),
-                max_interval: Duration::from_secs(5),
-                multiplier: 2.0,
-                jitter: true,
-            },
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum RelayError {
-    #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
-    #[error("broker: {0}")]
-    Broker(#[from] KafkaError),
-    #[error("the session holding the leader lock is gone")]
-    LockLost,
-}
+pub use config::{RelayConfig, RelayError};
+use lock::{LOCK_CHECK_INTERVAL, lock_alive, lock_key};
 
 /// One service's relay. Cheap to clone; `run` elects, publishes and stops on shutdown.
 #[derive(Clone)]
@@ -414,44 +371,6 @@ impl Relay {
         }
     }
 
-    /// The backlog gauges (once a second).
-    async fn record_backlog(&self) -> Result<(), sqlx::Error> {
-        let (unpublished, oldest): (i64, Option<f64>) = sqlx::query_as(
-            "select count(*), extract(epoch from now() - min(created_at))::float8
-             from outbox where published_at is null",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        metrics::gauge!("outbox_unpublished", "service" => self.service.clone())
-            .set(unpublished as f64);
-        metrics::gauge!("outbox_oldest_unpublished_seconds", "service" => self.service.clone())
-            .set(oldest.unwrap_or(0.0));
-        Ok(())
-    }
-
-    /// Deletes published outbox rows and inbox rows past their retention windows (once a
-    /// minute, by the leader).
-    async fn purge(&self) -> Result<(), sqlx::Error> {
-        let outbox = sqlx::query(
-            "delete from outbox
-             where created_at < now() - make_interval(secs => $1) and published_at is not null",
-        )
-        .bind(self.config.retention.as_secs_f64())
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        let inbox =
-            sqlx::query("delete from inbox where processed_at < now() - make_interval(secs => $1)")
-                .bind(self.config.inbox_retention.as_secs_f64())
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
-        if outbox + inbox > 0 {
-            tracing::info!(service = %self.service, outbox, inbox, "purged rows past retention");
-        }
-        Ok(())
-    }
-
     /// Sleeps for `duration` unless shutdown comes first; returns whether it did.
     async fn pause(&self, duration: Duration, shutdown: &Shutdown) -> bool {
         tokio::select! {
@@ -459,27 +378,4 @@ impl Relay {
             _ = tokio::time::sleep(duration) => false,
         }
     }
-}
-
-/// How often a leader makes sure its lock session is alive before publishing. Until it learns
-/// the session died it may publish alongside a new leader: duplicates, in order, that consumers
-/// drop in their inbox.
-const LOCK_CHECK_INTERVAL: Duration = Duration::from_secs(1);
-
-/// Whether the session holding the advisory lock still answers (within 5 s: a half-open
-/// connection would otherwise hang the relay).
-async fn lock_alive(lock: &mut PgConnection) -> bool {
-    let ping = sqlx::query("select 1").execute(lock);
-    matches!(
-        tokio::time::timeout(Duration::from_secs(5), ping).await,
-        Ok(Ok(_))
-    )
-}
-
-/// The advisory lock key of `service`'s relay: a stable hash of its name (FNV-1a).
-fn lock_key(service: &str) -> i64 {
-    let hash = service.bytes().fold(0xcbf29ce484222325_u64, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x100000001b3)
-    });
-    hash as i64
 }
