@@ -526,13 +526,11 @@ fn check_fault_took_effect(name: &str, outcome: &Outcome, settings: &Settings) -
         "gateway-latency" if outcome.breaker_transitions == 0 => {
             violations.push(no_effect(name, "the breaker never opened"));
         }
-        "gateway-down" => {
-            if !outcome.cancelled.contains_key("payment_unavailable") {
-                violations.push(no_effect(
-                    name,
-                    "no order was cancelled payment_unavailable",
-                ));
-            }
+        "gateway-down" if !outcome.cancelled.contains_key("payment_unavailable") => {
+            violations.push(no_effect(
+                name,
+                "no order was cancelled payment_unavailable",
+            ));
         }
         "broker-outage" if outcome.max_backlog == 0 => {
             violations.push(no_effect(name, "the outboxes never grew"));
