@@ -49,11 +49,6 @@ impl AdminToken {
         }
     }
 
-    /// Operator endpoints off: every request to them answers 403.
-    pub fn disabled() -> Self {
-        Self(None)
-    }
-
     /// `router`'s routes answer only requests that carry this token. Their handlers say so in
     /// their documentation: `security(("admin_token" = []))`.
     pub fn protect<S: Clone + Send + Sync + 'static>(
