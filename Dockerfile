@@ -16,11 +16,11 @@ RUN cargo chef cook --release --recipe-path recipe.json
 COPY . .
 # Migrations are embedded in the binaries (sqlx::migrate!); queries are checked at run time by the
 # tests, so no database is needed here.
-RUN cargo build --release --locked \
-      -p order -p inventory -p payment -p shipping -p payment-gateway -p loadtest --bins \
+# Every service under services/ (its directory, package and binary share a name), and the demo.
+RUN services=$(ls services) \
+ && cargo build --release --locked $(printf -- '-p %s ' $services) -p loadtest --bins \
  && mkdir /out \
- && cp target/release/order target/release/inventory target/release/payment \
-       target/release/shipping target/release/payment-gateway target/release/demo /out/
+ && for binary in $services demo; do cp "target/release/$binary" /out/; done
 
 FROM debian:bookworm-slim AS runtime
 # curl for the healthchecks; nothing is fetched at run time.

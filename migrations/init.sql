@@ -9,7 +9,14 @@ do $$
 declare
     service text;
 begin
-    foreach service in array array['order', 'inventory', 'payment', 'shipping', 'gateway'] loop
+    -- One per line: every participant (events::PARTICIPANTS) and the gateway; a stack test checks.
+    foreach service in array array[
+        'order',
+        'inventory',
+        'payment',
+        'shipping',
+        'gateway'
+    ] loop
         if not exists (select from pg_roles where rolname = service) then
             execute format('create role %I login password %L', service, service);
         end if;

@@ -6,16 +6,18 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
-use crate::target::SERVICES;
+use events::PARTICIPANTS;
 
 /// One broken invariant: its number in SPEC section 7, what it concerns (an order id, a SKU, an
 /// event) and the facts that break it.
@@ -71,6 +73,10 @@ struct OrderFacts {
     /// Seconds from the order's own saga deadline to its end (or to now, while it runs).
     past_deadline_secs: f64,
 }
+
+/// Where each participant's migrations (and its `invariants.sql`) live.
+static MIGRATIONS: std::sync::LazyLock<std::path::PathBuf> =
+    std::sync::LazyLock::new(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations"));
 
 /// SPEC invariant 1's drain time: how long after its own saga deadline an order may take to end
 /// (the compensations of a cancellation at the deadline travel through the broker).
@@ -169,7 +175,40 @@ impl Auditor {
         self.orders(scope, &mut violations).await?;
         self.stock(scope, &mut violations).await?;
         self.events(scope, &mut violations).await?;
+        self.participants_own(scope, &mut violations).await?;
         Ok(violations)
+    }
+
+    /// Each participant's own invariants: the query in `migrations/<name>/invariants.sql`, if it
+    /// has one. It reads any schema, takes the scope (`$1`: since, `$2`: accepted order ids) and
+    /// returns one row per broken invariant: `(invariant, subject, facts)`.
+    async fn participants_own(
+        &self,
+        scope: &Scope,
+        violations: &mut Vec<Violation>,
+    ) -> anyhow::Result<()> {
+        for participant in PARTICIPANTS {
+            let path = MIGRATIONS.join(participant.name).join("invariants.sql");
+            let Ok(query) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let broken: Vec<(i32, String, String)> = sqlx::query_as(&query)
+                .bind(scope.since)
+                .bind(&scope.accepted)
+                .fetch_all(&self.pool)
+                .await
+                .with_context(|| format!("{}", path.display()))?;
+            violations.extend(
+                broken
+                    .into_iter()
+                    .map(|(invariant, subject, facts)| Violation {
+                        invariant: u8::try_from(invariant).unwrap_or(u8::MAX),
+                        subject,
+                        facts,
+                    }),
+            );
+        }
+        Ok(())
     }
 
     /// Audits until `settle` has passed with no violation (the sagas and their compensations have
@@ -310,7 +349,7 @@ impl Auditor {
     /// types are acknowledged without an inbox row); no service emitted two different events of
     /// one type for one order.
     async fn events(&self, scope: &Scope, violations: &mut Vec<Violation>) -> anyhow::Result<()> {
-        for (producer, _) in SERVICES {
+        for producer in PARTICIPANTS.iter().map(|p| p.name) {
             let unpublished: Vec<(i64, Option<DateTime<Utc>>)> = sqlx::query_as(&format!(
                 r#"select count(*), min(created_at) from "{producer}".outbox
                    where published_at is null and ($1::timestamptz is null or created_at >= $1)"#
@@ -326,7 +365,7 @@ impl Auditor {
                 });
             }
 
-            for (consumer, reacts_to) in events::reactions::BY_SERVICE {
+            for (consumer, reacts_to) in PARTICIPANTS.iter().map(|p| (p.name, p.reacts_to)) {
                 let lost: Vec<(Uuid, String, String)> = sqlx::query_as(&format!(
                     r#"select o.event_id, o.event_type, o.key from "{producer}".outbox o
                        where o.published_at is not null and o.event_type = any($2)
@@ -380,7 +419,7 @@ impl Auditor {
     /// Unpublished outbox rows of all services.
     pub async fn backlog(&self) -> anyhow::Result<u64> {
         let mut total = 0;
-        for (service, _) in SERVICES {
+        for service in PARTICIPANTS.iter().map(|p| p.name) {
             let count: i64 = sqlx::query_scalar(&format!(
                 r#"select count(*) from "{service}".outbox where published_at is null"#
             ))
@@ -456,7 +495,24 @@ impl Auditor {
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().collect())
+        let mut fingerprint: BTreeMap<String, i64> = rows.into_iter().collect();
+        // Every participant's own tables, so one added later is covered too.
+        let tables: Vec<(String, String)> = sqlx::query_as(
+            r#"select table_schema, table_name from information_schema.tables
+               where table_schema = any($1) and table_type = 'BASE TABLE'
+                 and table_name not in ('inbox', 'outbox', 'dlq_redrives', '_sqlx_migrations')"#,
+        )
+        .bind(PARTICIPANTS.iter().map(|p| p.name).collect::<Vec<_>>())
+        .fetch_all(&self.pool)
+        .await?;
+        for (schema, table) in tables {
+            let count: i64 =
+                sqlx::query_scalar(&format!(r#"select count(*) from "{schema}"."{table}""#))
+                    .fetch_one(&self.pool)
+                    .await?;
+            fingerprint.insert(format!("{schema}.{table} rows"), count);
+        }
+        Ok(fingerprint)
     }
 }
 

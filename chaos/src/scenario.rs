@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use events::reactions::ignores;
 use loadtest::Client;
 use loadtest::load::{self, LoadConfig};
 use messaging::Event;
@@ -18,23 +19,30 @@ use uuid::Uuid;
 
 use crate::audit::{Auditor, Scope, Violation, differences};
 use crate::control::Processes;
-use crate::target::{SERVICES, Target, consumers_of};
+use crate::target::Target;
+use events::participants::consumers_of;
 
-/// Every scenario, in the order `make chaos` runs them.
-pub const SCENARIOS: [&str; 12] = [
-    "gateway-latency",
-    "gateway-down",
-    "broker-outage",
-    "postgres-cut",
-    "postgres-outage-long",
-    "kill-order",
-    "kill-inventory",
-    "kill-payment",
-    "kill-shipping",
-    "replay",
-    "poison",
-    "broker-kill",
-];
+/// Every scenario, in the order `make chaos` runs them: the infrastructure's faults, a kill of
+/// each participant (`kill-order`, ...), then replay, poison and a broker kill.
+pub fn scenarios() -> Vec<String> {
+    let faults = [
+        "gateway-latency",
+        "gateway-down",
+        "broker-outage",
+        "postgres-cut",
+        "postgres-outage-long",
+    ];
+    let kills = events::PARTICIPANTS
+        .iter()
+        .map(|participant| format!("kill-{}", participant.name));
+    let last = ["replay", "poison", "broker-kill"];
+    faults
+        .map(str::to_owned)
+        .into_iter()
+        .chain(kills)
+        .chain(last.map(str::to_owned))
+        .collect()
+}
 
 /// How hard and how long: `Settings::full()` for `make chaos`, smaller ones in tests.
 #[derive(Clone, Debug)]
@@ -111,10 +119,11 @@ pub async fn run<P: Processes>(
     processes: &mut P,
     settings: &Settings,
 ) -> anyhow::Result<Outcome> {
+    let all = scenarios();
     anyhow::ensure!(
-        SCENARIOS.contains(&name),
+        all.iter().any(|known| known == name),
         "no scenario `{name}`; there are: {}",
-        SCENARIOS.join(", ")
+        all.join(", ")
     );
     let mut outcome = Outcome {
         scenario: name.to_owned(),
@@ -421,7 +430,8 @@ async fn poison(brokers: &str) -> anyhow::Result<Vec<Poison>> {
                 .await
                 .map_err(|(error, _)| error)?;
             let groups = consumers_of(topic)
-                .filter(|group| event_type.is_none_or(|t| !ignores(group, t)))
+                .filter(|group| event_type.is_none_or(|t| !ignores(group.reacts_to, t)))
+                .map(|group| group.name)
                 .collect();
             landed.push(Poison {
                 topic: topic.to_owned(),
@@ -432,15 +442,6 @@ async fn poison(brokers: &str) -> anyhow::Result<Vec<Poison>> {
         }
     }
     Ok(landed)
-}
-
-/// Whether consumer group `group` (a service) skips `event_type`.
-fn ignores(group: &str, event_type: &str) -> bool {
-    let (_, reactions) = events::reactions::BY_SERVICE
-        .into_iter()
-        .find(|(service, _)| *service == group)
-        .expect("every consumer group is a service of the choreography");
-    events::reactions::ignores(reactions, event_type)
 }
 
 /// A dead letter: (group, original topic, original partition, original offset). An undecodable
@@ -464,7 +465,7 @@ async fn dead_letters(brokers: &str) -> anyhow::Result<BTreeSet<DeadLetter>> {
 
 async fn read_dead_letters(brokers: &str) -> anyhow::Result<BTreeSet<DeadLetter>> {
     let mut all = BTreeSet::new();
-    for (group, _) in SERVICES {
+    for group in events::PARTICIPANTS.iter().map(|p| p.name) {
         for letter in messaging::admin::dlq_list(brokers, group).await? {
             let original = (
                 letter.original_topic.unwrap_or_default(),

@@ -2,44 +2,6 @@
 
 use loadtest::Endpoints;
 
-/// The four saga services: each owns a schema, an outbox, an inbox and a consumer group named
-/// after it, and consumes these topics.
-pub const SERVICES: [(&str, &[&str]); 4] = [
-    (
-        "order",
-        &[
-            events::INVENTORY_EVENTS,
-            events::PAYMENT_EVENTS,
-            events::SHIPPING_EVENTS,
-        ],
-    ),
-    (
-        "inventory",
-        &[
-            events::ORDER_EVENTS,
-            events::PAYMENT_EVENTS,
-            events::SHIPPING_EVENTS,
-        ],
-    ),
-    (
-        "payment",
-        &[
-            events::ORDER_EVENTS,
-            events::INVENTORY_EVENTS,
-            events::SHIPPING_EVENTS,
-        ],
-    ),
-    ("shipping", &[events::ORDER_EVENTS, events::PAYMENT_EVENTS]),
-];
-
-/// The consumer groups that read `topic`.
-pub fn consumers_of(topic: &str) -> impl Iterator<Item = &'static str> {
-    SERVICES
-        .into_iter()
-        .filter(move |(_, topics)| topics.contains(&topic))
-        .map(|(service, _)| service)
-}
-
 #[derive(Clone, Debug)]
 pub struct Target {
     pub endpoints: Endpoints,
@@ -62,10 +24,10 @@ impl Target {
             })
         };
         let mut databases = Vec::new();
-        for (service, _) in SERVICES {
+        for participant in events::PARTICIPANTS {
             databases.push((
-                service.to_owned(),
-                var(&format!("{}_DATABASE_URL", service.to_uppercase()))?,
+                participant.name.to_owned(),
+                var(&participant.database_url_var())?,
             ));
         }
         Ok(Self {

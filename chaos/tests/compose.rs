@@ -22,15 +22,18 @@ fn compose() -> Value {
 
 /// (service, the env vars its Config reads, the required ones)
 fn configs() -> Vec<(&'static str, BTreeSet<String>, BTreeSet<String>)> {
-    let commands = [
-        ("order", order::Config::command()),
-        ("inventory", inventory::Config::command()),
-        ("payment", payment::Config::command()),
-        ("shipping", shipping::Config::command()),
-        ("payment-gateway", payment_gateway::Config::command()),
-    ];
-    commands
-        .into_iter()
+    let participants = events::PARTICIPANTS.iter().map(|p| {
+        let command = match p.name {
+            "order" => participant::command::<order::Config>(p),
+            "inventory" => participant::command::<inventory::Config>(p),
+            "payment" => participant::command::<payment::Config>(p),
+            // A participant with no settings of its own.
+            _ => participant::command::<participant::Settings>(p),
+        };
+        (p.name, command)
+    });
+    participants
+        .chain([("payment-gateway", payment_gateway::Config::command())])
         .map(|(name, command)| {
             let mut read = BTreeSet::new();
             let mut required = BTreeSet::new();
@@ -74,15 +77,12 @@ fn every_service_sets_exactly_what_its_config_reads() {
 fn ports_match_the_spec_and_each_service_listens_where_it_is_published() {
     let compose = compose();
     let spec = [
-        ("order", 8081),
-        ("inventory", 8082),
-        ("payment", 8083),
-        ("shipping", 8084),
         ("payment-gateway", 8090),
         ("postgres", 5432),
         ("toxiproxy", 8474),
     ];
-    for (name, port) in spec {
+    let participants = events::PARTICIPANTS.iter().map(|p| (p.name, p.port));
+    for (name, port) in participants.chain(spec) {
         let ports: Vec<String> = compose["services"][name]["ports"]
             .as_sequence()
             .unwrap()
@@ -170,8 +170,9 @@ fn the_proxies_are_the_ones_the_services_are_pointed_at() {
             .unwrap()
             .to_owned()
     };
-    for service in ["order", "inventory", "payment", "shipping"] {
-        let url = env(service, &format!("{}_DATABASE_URL", service.to_uppercase()));
+    for participant in events::PARTICIPANTS {
+        let service = participant.name;
+        let url = env(service, &participant.database_url_var());
         assert!(
             url.contains(&format!("@toxiproxy:{}/", listen_port("postgres"))),
             "{service}: {url}"

@@ -29,17 +29,9 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
-const SERVICES: [&str; 5] = [
-    "order",
-    "inventory",
-    "payment",
-    "shipping",
-    "payment-gateway",
-];
-/// The native stack's fixed ports (SPEC section 2): the bench needs them free.
-const PORTS: [u16; 11] = [
-    55432, 55433, 9092, 19092, 8474, 8090, 18090, 8081, 8082, 8083, 8084,
-];
+/// The native stack's fixed ports besides the participants' (SPEC section 2): the bench needs
+/// them free.
+const PORTS: [u16; 7] = [55432, 55433, 9092, 19092, 8474, 8090, 18090];
 const P99_LIMIT_MS: f64 = 1000.0;
 
 #[tokio::main]
@@ -48,7 +40,8 @@ async fn main() -> anyhow::Result<()> {
     // The broker's storage of `make up` unless told otherwise: the figures are the default's.
     let storage = std::env::var("BENCH_BROKER_STORAGE")
         .unwrap_or_else(|_| stack::broker::DURABLE_STORAGE.to_owned());
-    for port in PORTS {
+    let participants = events::PARTICIPANTS.iter().map(|p| p.port);
+    for port in PORTS.into_iter().chain(participants) {
         std::net::TcpListener::bind(("127.0.0.1", port)).with_context(|| {
             format!(
                 "port {port} is in use: stop the running system (`make down`) before `make bench`"
@@ -433,8 +426,9 @@ impl NativeStack {
 
     /// Each service's resident set size, in MB, from `/proc/<pid>/status`.
     fn rss_mb(&self) -> BTreeMap<&'static str, f64> {
-        SERVICES
-            .iter()
+        let participants = events::PARTICIPANTS.iter().map(|p| p.name);
+        participants
+            .chain(["payment-gateway"])
             .filter_map(|service| {
                 let pid_file = self.dir.join("pids").join(format!("{service}.pid"));
                 let pid = stack::process::running_pid(&pid_file)?;
@@ -447,7 +441,7 @@ impl NativeStack {
                     .trim()
                     .parse()
                     .ok()?;
-                Some((*service, kb / 1024.0))
+                Some((service, kb / 1024.0))
             })
             .collect()
     }

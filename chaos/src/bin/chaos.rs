@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use chaos::audit::{Auditor, Scope, Violation};
 use chaos::control::{Compose, NativeStack, Processes};
-use chaos::scenario::{self, Outcome, SCENARIOS, Settings};
+use chaos::scenario::{self, Outcome, Settings};
 use chaos::target::Target;
 use clap::{Parser, Subcommand};
 
@@ -21,7 +21,7 @@ enum Command {
     /// Run the scenarios (all, or one), print a table, write the report; exit 1 on a violation.
     Run {
         /// One scenario by name; all when absent.
-        #[arg(long, env = "SCENARIO", value_parser = clap::builder::PossibleValuesParser::new(SCENARIOS))]
+        #[arg(long, env = "SCENARIO", value_parser = clap::builder::PossibleValuesParser::new(scenario::scenarios()))]
         scenario: Option<String>,
         /// Orders per second of background load.
         #[arg(long, env = "CHAOS_RATE", default_value_t = 10.0)]
@@ -76,10 +76,7 @@ async fn main() -> anyhow::Result<()> {
         } => {
             anyhow::ensure!(rate > 0.0 && orders > 0, "rate and orders must be positive");
             let settings = Settings::full(rate, orders);
-            let names: Vec<&str> = match &scenario {
-                Some(name) => vec![name.as_str()],
-                None => SCENARIOS.to_vec(),
-            };
+            let names = scenario.map_or_else(scenario::scenarios, |name| vec![name]);
             let outcomes = if compose {
                 run_all(&names, &target, &mut Compose, &settings).await?
             } else {
@@ -104,7 +101,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn run_all<P: Processes>(
-    names: &[&str],
+    names: &[String],
     target: &Target,
     processes: &mut P,
     settings: &Settings,
@@ -118,7 +115,7 @@ async fn run_all<P: Processes>(
             .unwrap_or_else(|error| {
                 println!("==> {name}: could not finish: {error:#}");
                 Outcome {
-                    scenario: (*name).to_owned(),
+                    scenario: name.clone(),
                     violations: vec![Violation {
                         invariant: 0,
                         subject: format!("scenario {name}"),

@@ -6,7 +6,7 @@
 //!   late `OrderPlaced` reserves nothing.
 //! - `OrderConfirmed`: the held stock is sold (committed).
 
-use events::{Failure, InventoryReserved, OrderPlaced, OrderRef, reactions, reasons, types};
+use events::{Failure, InventoryReserved, OrderPlaced, OrderRef, reasons, types};
 use messaging::{Event, Handler, HandlerError, Outbox};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -89,10 +89,6 @@ impl Handlers {
 }
 
 impl Handler for Handlers {
-    fn ignores(&self, event_type: &str) -> bool {
-        reactions::ignores(reactions::INVENTORY, event_type)
-    }
-
     async fn handle(&self, tx: &mut PgConnection, event: &Event) -> Result<(), HandlerError> {
         match event.event_type.as_str() {
             types::ORDER_PLACED => self.reserve(tx, event.data_as()?).await,
@@ -100,7 +96,6 @@ impl Handler for Handlers {
                 self.release(tx, event.data_as::<Failure>()?.order_id).await
             }
             types::ORDER_CONFIRMED => self.commit(tx, event.data_as::<OrderRef>()?.order_id).await,
-            other if types::ALL.contains(&other) => Ok(()),
             _ => Err(HandlerError::unknown_type(event)),
         }
     }

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use platform::Shutdown;
 
+use crate::AppState;
 use crate::handlers;
-use crate::routes::AppState;
 
 /// Checks once a second until `shutdown`.
 pub async fn run(state: AppState, shutdown: Shutdown) {

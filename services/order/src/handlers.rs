@@ -6,7 +6,7 @@
 //! `PaymentRefunded` ticks one off, and the last one makes it CANCELLED. Events arriving for an
 //! order that already reached its end only join its timeline.
 
-use events::{Failure, OrderRef, reactions, reasons, types};
+use events::{Failure, OrderRef, reasons, types};
 use messaging::{Event, Handler, HandlerError, Outbox};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -25,10 +25,6 @@ impl Handlers {
 }
 
 impl Handler for Handlers {
-    fn ignores(&self, event_type: &str) -> bool {
-        reactions::ignores(reactions::ORDER, event_type)
-    }
-
     async fn handle(&self, tx: &mut PgConnection, event: &Event) -> Result<(), HandlerError> {
         let (order_id, reason) = match event.event_type.as_str() {
             types::INVENTORY_REJECTED | types::PAYMENT_FAILED | types::SHIPMENT_FAILED => {
@@ -40,7 +36,6 @@ impl Handler for Handlers {
             | types::PAYMENT_COMPLETED
             | types::PAYMENT_REFUNDED
             | types::SHIPMENT_SCHEDULED => (event.data_as::<OrderRef>()?.order_id, None),
-            other if types::ALL.contains(&other) => return Ok(()),
             _ => return Err(HandlerError::unknown_type(event)),
         };
         let Some(saga) = orders::lock_saga(tx, order_id).await? else {

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use events::{Failure, InventoryReserved, reactions, types};
+use events::{Failure, InventoryReserved, types};
 use messaging::{Event, Handler, HandlerError};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -82,17 +82,12 @@ impl Handlers {
 }
 
 impl Handler for Handlers {
-    fn ignores(&self, event_type: &str) -> bool {
-        reactions::ignores(reactions::PAYMENT, event_type)
-    }
-
     async fn handle(&self, tx: &mut PgConnection, event: &Event) -> Result<(), HandlerError> {
         match event.event_type.as_str() {
             types::INVENTORY_RESERVED => self.create(tx, event.data_as()?).await,
             types::SHIPMENT_FAILED | types::ORDER_CANCELLED => Ok(self
                 .compensate(tx, event.data_as::<Failure>()?.order_id)
                 .await?),
-            other if types::ALL.contains(&other) => Ok(()),
             _ => Err(HandlerError::unknown_type(event)),
         }
     }

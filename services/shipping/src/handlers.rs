@@ -5,7 +5,7 @@
 //! - `OrderCancelled`: a scheduled shipment is cancelled; an order never seen leaves a
 //!   tombstone, so a late `PaymentCompleted` ships nothing.
 
-use events::{Failure, PaymentCompleted, ShipmentScheduled, reactions, reasons, types};
+use events::{Failure, PaymentCompleted, ShipmentScheduled, reasons, types};
 use messaging::{Event, Handler, HandlerError, Outbox};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -78,17 +78,12 @@ impl Handlers {
 }
 
 impl Handler for Handlers {
-    fn ignores(&self, event_type: &str) -> bool {
-        reactions::ignores(reactions::SHIPPING, event_type)
-    }
-
     async fn handle(&self, tx: &mut PgConnection, event: &Event) -> Result<(), HandlerError> {
         match event.event_type.as_str() {
             types::PAYMENT_COMPLETED => Ok(self.schedule(tx, event.data_as()?).await?),
             types::ORDER_CANCELLED => Ok(self
                 .cancel(tx, event.data_as::<Failure>()?.order_id)
                 .await?),
-            other if types::ALL.contains(&other) => Ok(()),
             _ => Err(HandlerError::unknown_type(event)),
         }
     }

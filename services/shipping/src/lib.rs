@@ -1,16 +1,34 @@
 //! The shipping service: schedules a shipment for each paid order and cancels it when the saga
 //! compensates. Addresses in a country it does not serve (`AQ`) fail the saga.
 
-pub mod config;
+pub mod api;
 pub mod handlers;
-pub mod routes;
-pub mod startup;
 
-pub use config::Config;
-pub use startup::Application;
-
-/// The service's name: its schema, consumer group, relay and event source.
-pub const SERVICE: &str = "shipping";
+use participant::{Parts, Settings};
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
 
 /// Countries no carrier serves.
 pub const UNSERVED_COUNTRIES: [&str; 1] = ["AQ"];
+
+/// The shipping participant, for `participant`'s skeleton.
+#[derive(Debug)]
+pub struct Shipping;
+
+impl participant::Service for Shipping {
+    const NAME: &'static str = "shipping";
+    type Config = Settings;
+    type Handler = handlers::Handlers;
+
+    fn migrations() -> Migrator {
+        sqlx::migrate!("../../migrations/shipping")
+    }
+
+    async fn parts(_: &Settings, pool: PgPool) -> anyhow::Result<Parts<Self::Handler>> {
+        let outbox = messaging::Outbox::new(Self::NAME, events::SHIPPING_EVENTS);
+        Ok(Parts::new(
+            handlers::Handlers::new(outbox),
+            api::router(pool),
+        ))
+    }
+}

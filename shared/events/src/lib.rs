@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub mod catalogue;
+pub mod participants;
+
+pub use participants::{PARTICIPANTS, Participant};
 
 pub const ORDER_EVENTS: &str = "order.events";
 pub const INVENTORY_EVENTS: &str = "inventory.events";
@@ -69,39 +72,8 @@ pub mod types {
     }
 }
 
-/// The choreography (SPEC section 3): the event types each service reacts to. A service consumes
-/// the topics they are published on, and acknowledges the other known types there without a
-/// transaction (applying them would change nothing).
+/// The saga's evolution rule: which event types a consumer skips.
 pub mod reactions {
-    use super::types::*;
-
-    pub const ORDER: &[&str] = &[
-        INVENTORY_RESERVED,
-        INVENTORY_REJECTED,
-        INVENTORY_RELEASED,
-        PAYMENT_COMPLETED,
-        PAYMENT_FAILED,
-        PAYMENT_REFUNDED,
-        SHIPMENT_SCHEDULED,
-        SHIPMENT_FAILED,
-    ];
-    pub const INVENTORY: &[&str] = &[
-        ORDER_PLACED,
-        ORDER_CONFIRMED,
-        ORDER_CANCELLED,
-        PAYMENT_FAILED,
-        SHIPMENT_FAILED,
-    ];
-    pub const PAYMENT: &[&str] = &[INVENTORY_RESERVED, SHIPMENT_FAILED, ORDER_CANCELLED];
-    pub const SHIPPING: &[&str] = &[PAYMENT_COMPLETED, ORDER_CANCELLED];
-
-    pub const BY_SERVICE: [(&str, &[&str]); 4] = [
-        ("order", ORDER),
-        ("inventory", INVENTORY),
-        ("payment", PAYMENT),
-        ("shipping", SHIPPING),
-    ];
-
     /// Whether a service with these `reactions` skips `event_type`: the rule that lets
     /// producers evolve without poisoning older consumers.
     ///
@@ -238,7 +210,8 @@ pub struct ShipmentScheduled {
 
 #[cfg(test)]
 mod tests {
-    use super::reactions::{self, ignores};
+    use super::participants::{ORDER, PAYMENT};
+    use super::reactions::ignores;
     use super::{Address, InventoryReserved, Line, MAX_AMOUNT_CENTS, OrderPlaced, types};
 
     fn address() -> Address {
@@ -287,21 +260,21 @@ mod tests {
 
     #[test]
     fn a_service_skips_types_it_has_no_use_for_but_never_a_new_version_of_its_own() {
-        assert!(ignores(reactions::PAYMENT, types::ORDER_PLACED));
-        assert!(!ignores(reactions::PAYMENT, types::INVENTORY_RESERVED));
+        assert!(ignores(PAYMENT.reacts_to, types::ORDER_PLACED));
+        assert!(!ignores(PAYMENT.reacts_to, types::INVENTORY_RESERVED));
         // A type added after the service was built, whatever its topic.
-        assert!(ignores(reactions::PAYMENT, "order.gift_wrapped.v1"));
-        assert!(ignores(reactions::PAYMENT, "inventory.audited"));
+        assert!(ignores(PAYMENT.reacts_to, "order.gift_wrapped.v1"));
+        assert!(ignores(PAYMENT.reacts_to, "inventory.audited"));
         // Versions of a type it reacts to reach its handler: older ones are upcast, newer ones
         // refused there (dead-lettered), never skipped.
-        assert!(!ignores(reactions::PAYMENT, "inventory.reserved.v2"));
-        assert!(!ignores(reactions::PAYMENT, "inventory.reserved.v0"));
-        assert!(ignores(reactions::PAYMENT, "order.placed.v9"));
+        assert!(!ignores(PAYMENT.reacts_to, "inventory.reserved.v2"));
+        assert!(!ignores(PAYMENT.reacts_to, "inventory.reserved.v0"));
+        assert!(ignores(PAYMENT.reacts_to, "order.placed.v9"));
         // Every type the order service's topics carry changes its timeline.
         assert!(
             !types::ALL
                 .iter()
-                .any(|t| !t.starts_with("order.") && ignores(reactions::ORDER, t))
+                .any(|t| !t.starts_with("order.") && ignores(ORDER.reacts_to, t))
         );
     }
 }

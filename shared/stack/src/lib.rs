@@ -10,8 +10,12 @@ pub mod process;
 /// The SQL that creates every service's role and schema (`migrations/init.sql`).
 pub const INIT_SQL: &str = include_str!("../../../migrations/init.sql");
 
-/// The services that own a schema and a login role of the same name.
-pub const SCHEMAS: [&str; 5] = ["order", "inventory", "payment", "shipping", "gateway"];
+/// The services that own a schema and a login role of the same name: every participant of
+/// the saga (`events::PARTICIPANTS`) and the payment gateway's ledger.
+pub fn schemas() -> Vec<&'static str> {
+    let participants = events::PARTICIPANTS.iter().map(|p| p.name);
+    participants.chain(["gateway"]).collect()
+}
 
 /// A free TCP port on 127.0.0.1, for a child process that must be told its port up front.
 pub fn free_port() -> std::io::Result<u16> {
@@ -31,5 +35,20 @@ pub async fn wait_for_port(address: &str, timeout: std::time::Duration) -> anyho
             anyhow::bail!("nothing listens on {address} after {timeout:?}");
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// `migrations/init.sql` is plain SQL (docker compose runs it too), so its list of roles
+    /// is checked here: a participant missing from it would have no role to log in as.
+    #[test]
+    fn init_sql_creates_a_role_and_schema_for_every_participant_and_the_gateway() {
+        let listed: Vec<&str> = super::INIT_SQL
+            .lines()
+            .filter_map(|line| line.trim().strip_prefix("'"))
+            .filter_map(|line| line.split('\'').next())
+            .collect();
+        assert_eq!(listed, super::schemas());
     }
 }

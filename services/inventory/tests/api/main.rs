@@ -1,5 +1,4 @@
 //! Black-box tests of the inventory service through its public HTTP API.
 
 mod health;
-mod helpers;
 mod products;

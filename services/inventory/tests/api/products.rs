@@ -1,28 +1,37 @@
 use serde_json::{Value, json};
 
-use crate::helpers::TestApp;
+use inventory::Inventory;
+use participant::testing::TestApp;
 
-impl TestApp {
-    async fn put_stock(&self, sku: &str, body: &Value) -> reqwest::Response {
-        self.client
-            .put(format!("{}/products/{sku}/stock", self.address))
-            .bearer_auth(testkit::ADMIN_TOKEN)
-            .json(body)
-            .send()
-            .await
-            .expect("request sent")
-    }
+/// The service, its operator endpoints behind `token` (off without one).
+async fn spawn(token: Option<&str>) -> TestApp {
+    let args: Vec<&str> = token
+        .map(|t| ["--admin-token", t])
+        .into_iter()
+        .flatten()
+        .collect();
+    TestApp::spawn_with::<Inventory>(&args).await
+}
+
+async fn put_stock(app: &TestApp, sku: &str, body: &Value) -> reqwest::Response {
+    app.client
+        .put(format!("{}/products/{sku}/stock", app.address))
+        .bearer_auth(testkit::ADMIN_TOKEN)
+        .json(body)
+        .send()
+        .await
+        .expect("request sent")
 }
 
 #[tokio::test]
 async fn stock_is_set_for_a_known_sku_and_bad_input_is_a_4xx_naming_the_field() {
-    let app = TestApp::spawn().await;
+    let app = spawn(Some(testkit::ADMIN_TOKEN)).await;
 
-    let set = app.put_stock("SKU-BOLT", &json!({"available": 7})).await;
-    let unknown = app.put_stock("SKU-NONE", &json!({"available": 7})).await;
-    let negative = app.put_stock("SKU-BOLT", &json!({"available": -1})).await;
-    let nul = app.put_stock("SKU%00", &json!({"available": 7})).await;
-    let escape = app.put_stock("SKU%1B%5B2J", &json!({"available": 7})).await;
+    let set = put_stock(&app, "SKU-BOLT", &json!({"available": 7})).await;
+    let unknown = put_stock(&app, "SKU-NONE", &json!({"available": 7})).await;
+    let negative = put_stock(&app, "SKU-BOLT", &json!({"available": -1})).await;
+    let nul = put_stock(&app, "SKU%00", &json!({"available": 7})).await;
+    let escape = put_stock(&app, "SKU%1B%5B2J", &json!({"available": 7})).await;
 
     assert_eq!(set.status(), 200);
     let product: Value = set.json().await.unwrap();
@@ -37,7 +46,7 @@ async fn stock_is_set_for_a_known_sku_and_bad_input_is_a_4xx_naming_the_field() 
 
 #[tokio::test]
 async fn stock_changes_answer_only_the_admin_token() {
-    let app = TestApp::spawn().await;
+    let app = spawn(Some(testkit::ADMIN_TOKEN)).await;
     let url = format!("{}/products/SKU-BOLT/stock", app.address);
     let body = json!({"available": 0});
 
@@ -63,7 +72,7 @@ async fn stock_changes_answer_only_the_admin_token() {
 
 #[tokio::test]
 async fn without_an_admin_token_stock_changes_are_off() {
-    let app = TestApp::spawn_with_admin_token(None).await;
+    let app = spawn(None).await;
 
     let response = app
         .client

@@ -3,7 +3,6 @@
 
 mod contract;
 mod health;
-mod helpers;
 mod orders;
 mod saga;
 mod system;

@@ -3,39 +3,38 @@
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::TestApp;
+use order::Order;
+use participant::testing::TestApp;
+
 use crate::system::order;
 
-impl TestApp {
-    async fn post_order(&self, body: &Value, key: Option<&str>) -> reqwest::Response {
-        let mut request = self
-            .client
-            .post(format!("{}/orders", self.address))
-            .json(body);
-        if let Some(key) = key {
-            request = request.header("Idempotency-Key", key);
-        }
-        request.send().await.expect("request sent")
+async fn post_order(app: &TestApp, body: &Value, key: Option<&str>) -> reqwest::Response {
+    let mut request = app
+        .client
+        .post(format!("{}/orders", app.address))
+        .json(body);
+    if let Some(key) = key {
+        request = request.header("Idempotency-Key", key);
     }
+    request.send().await.expect("request sent")
+}
 
-    async fn written(&self) -> (i64, i64) {
-        let pool = sqlx::PgPool::connect(&self.env.admin_url()).await.unwrap();
-        sqlx::query_as(
-            "select (select count(*) from \"order\".orders), (select count(*) from \"order\".outbox)",
-        )
-        .fetch_one(&pool)
-        .await
-        .unwrap()
-    }
+/// Orders and outbox rows stored.
+async fn written(app: &TestApp) -> (i64, i64) {
+    let pool = sqlx::PgPool::connect(&app.env.admin_url()).await.unwrap();
+    sqlx::query_as(
+        "select (select count(*) from \"order\".orders), (select count(*) from \"order\".outbox)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
 async fn an_order_is_accepted_with_its_location_and_catalogue_prices() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn::<Order>().await;
 
-    let response = app
-        .post_order(&order("SKU-BOLT", 3, "tok_visa", "DE"), None)
-        .await;
+    let response = post_order(&app, &order("SKU-BOLT", 3, "tok_visa", "DE"), None).await;
 
     assert_eq!(response.status(), 202);
     let location = response.headers()["location"].to_str().unwrap().to_owned();
@@ -55,12 +54,12 @@ async fn an_order_is_accepted_with_its_location_and_catalogue_prices() {
         .await
         .unwrap();
     assert_eq!(listed.len(), 1);
-    assert_eq!(app.written().await, (1, 1));
+    assert_eq!(written(&app).await, (1, 1));
 }
 
 #[tokio::test]
 async fn bad_input_is_a_4xx_naming_the_problem_and_writes_nothing() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn::<Order>().await;
     let mut missing = order("SKU-BOLT", 1, "tok_visa", "DE");
     missing.as_object_mut().unwrap().remove("card_token");
     let cases = [
@@ -102,7 +101,7 @@ async fn bad_input_is_a_4xx_naming_the_problem_and_writes_nothing() {
         ),
     ];
     for (body, status, field) in cases {
-        let response = app.post_order(&body, None).await;
+        let response = post_order(&app, &body, None).await;
         assert_eq!(response.status(), status, "{body}");
         let error: Value = response.json().await.unwrap();
         assert_eq!(error["field"].as_str(), field, "{body}");
@@ -133,7 +132,7 @@ async fn bad_input_is_a_4xx_naming_the_problem_and_writes_nothing() {
     let error: Value = malformed.json().await.unwrap();
     assert_eq!(error["error"], "malformed_json");
 
-    assert_eq!(app.written().await, (0, 0));
+    assert_eq!(written(&app).await, (0, 0));
     assert_eq!(
         app.get(&format!("/orders/{}", Uuid::now_v7()))
             .await
@@ -145,19 +144,16 @@ async fn bad_input_is_a_4xx_naming_the_problem_and_writes_nothing() {
 
 #[tokio::test]
 async fn an_idempotency_key_replays_the_same_order_and_rejects_another_body() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn::<Order>().await;
     let body = order("SKU-ROPE", 1, "tok_visa", "FR");
 
-    let first: Value = app
-        .post_order(&body, Some("k-1"))
+    let first: Value = post_order(&app, &body, Some("k-1"))
         .await
         .json()
         .await
         .unwrap();
-    let again = app.post_order(&body, Some("k-1")).await;
-    let other = app
-        .post_order(&order("SKU-ROPE", 2, "tok_visa", "FR"), Some("k-1"))
-        .await;
+    let again = post_order(&app, &body, Some("k-1")).await;
+    let other = post_order(&app, &order("SKU-ROPE", 2, "tok_visa", "FR"), Some("k-1")).await;
 
     assert_eq!(again.status(), 202);
     let again: Value = again.json().await.unwrap();
@@ -165,7 +161,7 @@ async fn an_idempotency_key_replays_the_same_order_and_rejects_another_body() {
     assert_eq!(other.status(), 422);
     let error: Value = other.json().await.unwrap();
     assert_eq!(error["error"], "idempotency_key_reused");
-    assert_eq!(app.written().await, (1, 1));
+    assert_eq!(written(&app).await, (1, 1));
     // The fingerprint that recognises a retry is a digest: the card token is not kept.
     let pool = sqlx::PgPool::connect(&app.env.admin_url()).await.unwrap();
     let (fingerprint,): (String,) =
@@ -224,9 +220,8 @@ async fn wait_for_timeline(app: &TestApp, id: &str, event: &str) -> Value {
 
 #[tokio::test]
 async fn a_compensation_that_arrives_before_its_failure_is_not_awaited() {
-    let app = TestApp::spawn().await;
-    let placed: Value = app
-        .post_order(&order("SKU-DRILL", 1, "tok_visa", "DE"), None)
+    let app = TestApp::spawn::<Order>().await;
+    let placed: Value = post_order(&app, &order("SKU-DRILL", 1, "tok_visa", "DE"), None)
         .await
         .json()
         .await
@@ -265,9 +260,8 @@ async fn a_compensation_that_arrives_before_its_failure_is_not_awaited() {
 #[tokio::test]
 async fn a_deadline_after_a_reservation_waits_in_cancelling_for_the_release() {
     // Long enough for the consumer to join its group and see the reservation first.
-    let app = TestApp::spawn_with(&["--saga-deadline-secs", "10"]).await;
-    let placed: Value = app
-        .post_order(&order("SKU-DRILL", 1, "tok_visa", "DE"), None)
+    let app = TestApp::spawn_with::<Order>(&["--saga-deadline-secs", "10"]).await;
+    let placed: Value = post_order(&app, &order("SKU-DRILL", 1, "tok_visa", "DE"), None)
         .await
         .json()
         .await

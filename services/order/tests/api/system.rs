@@ -24,7 +24,7 @@ pub struct System {
     /// Superuser access to every schema, for checking each service's state.
     pub admin: PgPool,
     /// Each service's own stop signal and task, by name.
-    services: Vec<(&'static str, Shutdown, JoinHandle<anyhow::Result<()>>)>,
+    services: Services,
     /// The payment service's arguments, to start it again.
     payment_args: Vec<String>,
 }
@@ -44,17 +44,23 @@ impl Default for Deadlines {
     }
 }
 
-macro_rules! start {
-    ($krate:ident, $services:expr, [$($arg:expr),* $(,)?]) => {{
-        let args = ["service", "--http-addr", "127.0.0.1:0", $($arg),*];
-        let config = $krate::Config::parse_from(args);
-        let app = $krate::Application::build(config).await.expect("the service builds");
-        let address = format!("http://127.0.0.1:{}", app.port());
-        let shutdown = Shutdown::new();
-        $services.push((stringify!($krate), shutdown.clone(), tokio::spawn(app.run_until_stopped(shutdown))));
-        address
-    }};
+/// Builds participant `S` with `args` and runs it on a free port; returns its address.
+async fn start<S: participant::Service>(services: &mut Services, args: &[&str]) -> String {
+    let participant = participant::participant::<S>().unwrap();
+    let mut all = vec![participant.name, "--http-addr", "127.0.0.1:0"];
+    all.extend(args);
+    let config = participant::parse_from::<S::Config, _, _>(participant, all).unwrap();
+    let app = participant::Application::build::<S>(config)
+        .await
+        .expect("the service builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let shutdown = Shutdown::new();
+    let task = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    services.push((participant.name, shutdown, task));
+    address
 }
+
+type Services = Vec<(&'static str, Shutdown, JoinHandle<anyhow::Result<()>>)>;
 
 impl System {
     pub async fn start(deadlines: Deadlines) -> Self {
@@ -64,19 +70,26 @@ impl System {
             .with_test_writer()
             .try_init();
         let env = TestEnv::start().await;
-        let mut services = Vec::new();
+        let mut services = Services::new();
         let brokers = env.kafka_brokers().to_owned();
         let gateway_db = env.database.direct_url("gateway");
-        let gateway = start!(
-            payment_gateway,
-            services,
-            [
+        let gateway = {
+            let config = payment_gateway::Config::parse_from([
+                "payment-gateway",
+                "--http-addr",
+                "127.0.0.1:0",
                 "--database-url",
                 &gateway_db,
                 "--admin-token",
-                testkit::ADMIN_TOKEN
-            ]
-        );
+                testkit::ADMIN_TOKEN,
+            ]);
+            let app = payment_gateway::Application::build(config).await.unwrap();
+            let shutdown = Shutdown::new();
+            let address = format!("http://127.0.0.1:{}", app.port());
+            let task = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+            services.push(("payment-gateway", shutdown, task));
+            address
+        };
         let gateway_proxy = env
             .add_proxy("payment_gateway", gateway.trim_start_matches("http://"))
             .await
@@ -89,22 +102,21 @@ impl System {
         let (order_db, inventory_db, payment_db, shipping_db) =
             (db("order"), db("inventory"), db("payment"), db("shipping"));
         let gateway_url = format!("http://{gateway_proxy}");
-        let inventory = start!(
-            inventory,
-            services,
-            [
+        let inventory = start::<inventory::Inventory>(
+            &mut services,
+            &[
                 "--database-url",
                 &inventory_db,
                 "--kafka-brokers",
                 &brokers,
                 "--admin-token",
                 testkit::ADMIN_TOKEN,
-            ]
-        );
-        let payment = start!(
-            payment,
-            services,
-            [
+            ],
+        )
+        .await;
+        let payment = start::<payment::Payment>(
+            &mut services,
+            &[
                 "--database-url",
                 &payment_db,
                 "--kafka-brokers",
@@ -113,25 +125,26 @@ impl System {
                 &gateway_url,
                 "--deadline-secs",
                 &payment_deadline,
-            ]
-        );
-        let shipping = start!(
-            shipping,
-            services,
-            ["--database-url", &shipping_db, "--kafka-brokers", &brokers,]
-        );
-        let order = start!(
-            order,
-            services,
-            [
+            ],
+        )
+        .await;
+        let shipping = start::<shipping::Shipping>(
+            &mut services,
+            &["--database-url", &shipping_db, "--kafka-brokers", &brokers],
+        )
+        .await;
+        let order = start::<order::Order>(
+            &mut services,
+            &[
                 "--database-url",
                 &order_db,
                 "--kafka-brokers",
                 &brokers,
                 "--saga-deadline-secs",
                 &saga,
-            ]
-        );
+            ],
+        )
+        .await;
         let payment_args = [
             "--database-url",
             &payment_db,
@@ -192,18 +205,7 @@ impl System {
         task.await.unwrap().unwrap();
         tokio::time::sleep(down).await;
         let args: Vec<&str> = self.payment_args.iter().map(String::as_str).collect();
-        let mut all = vec!["payment", "--http-addr", "127.0.0.1:0"];
-        all.extend(args);
-        let app = payment::Application::build(payment::Config::parse_from(all))
-            .await
-            .unwrap();
-        self.payment = format!("http://127.0.0.1:{}", app.port());
-        let shutdown = Shutdown::new();
-        self.services.push((
-            "payment",
-            shutdown.clone(),
-            tokio::spawn(app.run_until_stopped(shutdown)),
-        ));
+        self.payment = start::<payment::Payment>(&mut self.services, &args).await;
     }
 
     /// Stops every service and waits for each to drain.

@@ -3,4 +3,3 @@
 
 mod gateway;
 mod health;
-mod helpers;

@@ -1,4 +1,3 @@
 //! Black-box tests of the shipping service through its public HTTP API.
 
 mod health;
-mod helpers;

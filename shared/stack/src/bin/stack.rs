@@ -24,12 +24,11 @@ const TOXIPROXY_PORT: u16 = 8474;
 const GATEWAY_PORT: u16 = 8090;
 const GATEWAY_PROXY_PORT: u16 = 18090;
 const DATABASE: &str = "sagaworks";
-const SERVICES: [(&str, u16); 4] = [
-    ("order", 8081),
-    ("inventory", 8082),
-    ("payment", 8083),
-    ("shipping", 8084),
-];
+
+/// The saga's services and their ports: `events::PARTICIPANTS`.
+fn services() -> impl Iterator<Item = (&'static str, u16)> + Clone {
+    events::PARTICIPANTS.iter().map(|p| (p.name, p.port))
+}
 
 #[derive(Debug, Parser)]
 #[command(about = "The sagaworks native stack: Postgres, a Kafka-protocol broker and Toxiproxy")]
@@ -66,42 +65,22 @@ struct Part {
     stop_signal: Signal,
 }
 
-/// In the order they start; they stop in reverse. The services follow the infrastructure, in
-/// the order of `SERVICES`.
-const PARTS: [Part; 8] = [
-    Part {
-        name: "postgres",
-        stop_signal: Signal::SIGINT,
-    },
-    Part {
-        name: "toxiproxy",
-        stop_signal: Signal::SIGTERM,
-    },
-    Part {
-        name: "broker",
-        stop_signal: Signal::SIGTERM,
-    },
-    Part {
-        name: "payment-gateway",
-        stop_signal: Signal::SIGTERM,
-    },
-    Part {
-        name: "order",
-        stop_signal: Signal::SIGTERM,
-    },
-    Part {
-        name: "inventory",
-        stop_signal: Signal::SIGTERM,
-    },
-    Part {
-        name: "payment",
-        stop_signal: Signal::SIGTERM,
-    },
-    Part {
-        name: "shipping",
-        stop_signal: Signal::SIGTERM,
-    },
-];
+/// In the order they start; they stop in reverse: the infrastructure, the gateway, then the
+/// participants in the order of `events::PARTICIPANTS`.
+fn parts() -> Vec<Part> {
+    let infrastructure = [
+        ("postgres", Signal::SIGINT),
+        ("toxiproxy", Signal::SIGTERM),
+        ("broker", Signal::SIGTERM),
+        ("payment-gateway", Signal::SIGTERM),
+    ];
+    let participants = services().map(|(name, _)| (name, Signal::SIGTERM));
+    infrastructure
+        .into_iter()
+        .chain(participants)
+        .map(|(name, stop_signal)| Part { name, stop_signal })
+        .collect()
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -201,7 +180,7 @@ async fn up(dir: &Path) -> anyhow::Result<()> {
 
     let mut env = endpoints(&cluster);
     env.push(("ADMIN_TOKEN".into(), admin_token(&dir)?));
-    let services = std::iter::once(("payment-gateway", GATEWAY_PORT)).chain(SERVICES);
+    let services = std::iter::once(("payment-gateway", GATEWAY_PORT)).chain(services());
     for (service, port) in services.clone() {
         start(service, &dir, || {
             let mut command = Command::new(sibling_binary(service)?);
@@ -316,7 +295,7 @@ fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
 
 fn endpoints(cluster: &postgres::Cluster) -> Vec<(String, String)> {
     let mut env = vec![("PG_ADMIN_URL".to_owned(), cluster.admin_url(DATABASE))];
-    for schema in stack::SCHEMAS {
+    for schema in stack::schemas() {
         // The gateway is the "external" PSP: it is not behind the chaos proxy.
         let port = if schema == "gateway" {
             POSTGRES_PORT
@@ -336,10 +315,10 @@ fn endpoints(cluster: &postgres::Cluster) -> Vec<(String, String)> {
         "TOXIPROXY_URL".into(),
         format!("http://127.0.0.1:{TOXIPROXY_PORT}"),
     ));
-    for (service, port) in SERVICES {
+    for participant in events::PARTICIPANTS {
         env.push((
-            format!("{}_URL", service.to_uppercase()),
-            format!("http://127.0.0.1:{port}"),
+            participant.url_var(),
+            format!("http://127.0.0.1:{}", participant.port),
         ));
     }
     env.push((
@@ -365,12 +344,8 @@ fn print_status(dir: &Path) {
             "http://127.0.0.1:{GATEWAY_PORT} (payment uses proxy payment_gateway 127.0.0.1:{GATEWAY_PROXY_PORT})"
         ),
     ];
-    addresses.extend(
-        SERVICES
-            .iter()
-            .map(|(_, port)| format!("http://127.0.0.1:{port}")),
-    );
-    for (part, address) in PARTS.iter().zip(addresses) {
+    addresses.extend(services().map(|(_, port)| format!("http://127.0.0.1:{port}")));
+    for (part, address) in parts().iter().zip(addresses) {
         let (state, pid) = match process::running_pid(&pid_file(dir, part.name)) {
             Some(pid) => ("running", pid.to_string()),
             None => ("stopped", "-".to_owned()),
@@ -382,8 +357,8 @@ fn print_status(dir: &Path) {
 async fn measure_cpu(dir: &Path, period: Duration) {
     /// `/proc` counts CPU time in `USER_HZ` ticks, 100 a second on Linux.
     const TICKS_PER_SECOND: f64 = 100.0;
-    let running: Vec<(&str, u32)> = PARTS
-        .iter()
+    let running: Vec<(&str, u32)> = parts()
+        .into_iter()
         .filter_map(|part| Some((part.name, process::running_pid(&pid_file(dir, part.name))?)))
         .collect();
     step(&format!(
@@ -408,7 +383,7 @@ async fn measure_cpu(dir: &Path, period: Duration) {
 }
 
 fn down(dir: &Path, clean: bool) -> anyhow::Result<()> {
-    for part in PARTS.iter().rev() {
+    for part in parts().iter().rev() {
         let pids = pid_file(dir, part.name);
         match process::running_pid(&pids) {
             Some(pid) => {

@@ -14,16 +14,17 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::AppState;
+use crate::AppState;
 use crate::domain::{OrderRequest, PlaceOrder};
 use crate::orders::{self, OrderView, Status};
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub fn router(state: AppState) -> OpenApiRouter {
     OpenApiRouter::new()
         .routes(routes!(place, list))
         .routes(routes!(show))
         // An order is small; a large body is a mistake or an attack.
         .layer(DefaultBodyLimit::max(64 * 1024))
+        .with_state(state)
 }
 
 /// Places an order: validates it, then writes it PENDING, its timeline's first entry and

@@ -4,14 +4,14 @@ use axum::Json;
 use axum::extract::State;
 use platform::api::{ApiError, Path};
 use serde::Serialize;
+use sqlx::PgPool;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::AppState;
-
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(show))
+/// The API, on the service's pool.
+pub fn router(pool: PgPool) -> OpenApiRouter {
+    OpenApiRouter::new().routes(routes!(show)).with_state(pool)
 }
 
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -30,14 +30,14 @@ struct Shipment {
         (status = 200, description = "The order's shipment", body = Shipment),
         (status = 404, description = "`not_found`: no shipment for this order", body = ApiError)))]
 async fn show(
-    State(state): State<AppState>,
+    State(pool): State<PgPool>,
     Path(order_id): Path<String>,
 ) -> Result<Json<Shipment>, ApiError> {
     let order_id =
         Uuid::parse_str(&order_id).map_err(|_| ApiError::not_found("no such shipment"))?;
     sqlx::query_as("select order_id, status, tracking_number from shipments where order_id = $1")
         .bind(order_id)
-        .fetch_optional(&state.pool)
+        .fetch_optional(&pool)
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("no such shipment"))

@@ -3,15 +3,16 @@
 use axum::Json;
 use axum::extract::State;
 use platform::api::{ApiError, Path};
+use sqlx::PgPool;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::AppState;
 use crate::payments::{self, PaymentView};
 
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(show))
+/// The API, on the service's pool.
+pub fn router(pool: PgPool) -> OpenApiRouter {
+    OpenApiRouter::new().routes(routes!(show)).with_state(pool)
 }
 
 /// The payment of an order.
@@ -21,12 +22,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 200, description = "The order's payment", body = PaymentView),
         (status = 404, description = "`not_found`: no payment for this order (yet)", body = ApiError)))]
 async fn show(
-    State(state): State<AppState>,
+    State(pool): State<PgPool>,
     Path(order_id): Path<String>,
 ) -> Result<Json<PaymentView>, ApiError> {
     let order_id =
         Uuid::parse_str(&order_id).map_err(|_| ApiError::not_found("no such payment"))?;
-    let mut conn = state.pool.acquire().await?;
+    let mut conn = pool.acquire().await?;
     payments::find(&mut conn, order_id)
         .await?
         .map(Json)

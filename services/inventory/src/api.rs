@@ -2,28 +2,28 @@
 
 use axum::Json;
 use axum::extract::State;
+use platform::admin::AdminToken;
 use platform::api::{ApiError, JsonBody, Path};
 use serde::Deserialize;
+use sqlx::PgPool;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use crate::stock::{self, Product};
 
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list))
-}
-
-/// The operator's routes, served behind the admin token.
-pub fn admin_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(set_stock))
+/// The API on the service's pool; the operator's routes only with `admin`'s token.
+pub fn router(pool: PgPool, admin: &AdminToken) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .merge(admin.protect(OpenApiRouter::new().routes(routes!(set_stock))))
+        .with_state(pool)
 }
 
 /// The catalogue with its stock.
 #[utoipa::path(get, path = "/products", tag = "products",
     responses((status = 200, description = "Every product", body = Vec<Product>)))]
-async fn list(State(state): State<AppState>) -> Result<Json<Vec<Product>>, ApiError> {
-    let mut conn = state.pool.acquire().await?;
+async fn list(State(pool): State<PgPool>) -> Result<Json<Vec<Product>>, ApiError> {
+    let mut conn = pool.acquire().await?;
     Ok(Json(stock::products(&mut conn).await?))
 }
 
@@ -45,7 +45,7 @@ struct StockRequest {
         (status = 200, description = "The product with its new stock", body = Product),
         (status = 404, description = "`not_found`: no such SKU", body = ApiError)))]
 async fn set_stock(
-    State(state): State<AppState>,
+    State(pool): State<PgPool>,
     Path(sku): Path<String>,
     JsonBody(request): JsonBody<StockRequest>,
 ) -> Result<Json<Product>, ApiError> {
@@ -53,7 +53,7 @@ async fn set_stock(
         .ok()
         .filter(|available| *available >= 0)
         .ok_or_else(|| ApiError::invalid("available", "a number from 0 to 2147483647"))?;
-    let mut conn = state.pool.acquire().await?;
+    let mut conn = pool.acquire().await?;
     let product = stock::set_available(&mut conn, &sku, available)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no product {sku}")))?;

@@ -1,0 +1,158 @@
+//! Which services take part in the saga, and what each reacts to: the one list everything else
+//! reads (the native stack, the chaos suite and its auditor, the load generator, the tests).
+//!
+//! A participant's name is its crate, binary, schema, login role, consumer group, relay and
+//! event source; it reads `<NAME>_DATABASE_URL` and answers at `<NAME>_URL` in `.stack/env`.
+//! Adding a service is one entry here (the guide: `docs/adding-a-service.md`).
+
+use crate::types::*;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Participant {
+    pub name: &'static str,
+    /// The port its HTTP API listens on (SPEC section 2).
+    pub port: u16,
+    /// The event types it reacts to (SPEC section 3). It consumes the topics they are published
+    /// on and skips every other type there (`reactions::ignores`).
+    pub reacts_to: &'static [&'static str],
+    /// What `make demo` shows of it for each order: a resource (`{order_id}` in its path) and
+    /// the field of it in the column named after the participant.
+    pub demo_column: Option<(&'static str, &'static str)>,
+}
+
+impl Participant {
+    const fn new(name: &'static str, port: u16, reacts_to: &'static [&'static str]) -> Self {
+        Self {
+            name,
+            port,
+            reacts_to,
+            demo_column: None,
+        }
+    }
+
+    /// The topics it consumes, in `TOPICS` order: those its reactions are published on.
+    pub fn consumes(&self) -> Vec<&'static str> {
+        crate::TOPICS
+            .into_iter()
+            .filter(|topic| self.reacts_to.iter().any(|t| topic_of(t) == Some(topic)))
+            .collect()
+    }
+
+    /// Whether it reads `topic`.
+    pub fn reads(&self, topic: &str) -> bool {
+        self.consumes().contains(&topic)
+    }
+
+    /// The environment variable of its database URL: `ORDER_DATABASE_URL`.
+    pub fn database_url_var(&self) -> String {
+        format!("{}_DATABASE_URL", self.env_prefix())
+    }
+
+    /// The environment variable of its base URL in `.stack/env`: `ORDER_URL`.
+    pub fn url_var(&self) -> String {
+        format!("{}_URL", self.env_prefix())
+    }
+
+    fn env_prefix(&self) -> String {
+        self.name.to_uppercase().replace('-', "_")
+    }
+}
+
+/// The topic an event type is published on: `order.events` for `order.placed.v1`.
+pub fn topic_of(event_type: &str) -> Option<&'static str> {
+    let aggregate = event_type.split('.').next()?;
+    crate::TOPICS
+        .into_iter()
+        .find(|topic| topic.strip_suffix(".events") == Some(aggregate))
+}
+
+pub const ORDER: Participant = Participant::new(
+    "order",
+    8081,
+    &[
+        INVENTORY_RESERVED,
+        INVENTORY_REJECTED,
+        INVENTORY_RELEASED,
+        PAYMENT_COMPLETED,
+        PAYMENT_FAILED,
+        PAYMENT_REFUNDED,
+        SHIPMENT_SCHEDULED,
+        SHIPMENT_FAILED,
+    ],
+);
+pub const INVENTORY: Participant = Participant::new(
+    "inventory",
+    8082,
+    &[
+        ORDER_PLACED,
+        ORDER_CONFIRMED,
+        ORDER_CANCELLED,
+        PAYMENT_FAILED,
+        SHIPMENT_FAILED,
+    ],
+);
+pub const PAYMENT: Participant = Participant::new(
+    "payment",
+    8083,
+    &[INVENTORY_RESERVED, SHIPMENT_FAILED, ORDER_CANCELLED],
+);
+pub const SHIPPING: Participant =
+    Participant::new("shipping", 8084, &[PAYMENT_COMPLETED, ORDER_CANCELLED]);
+
+/// Every participant, in the order the stack starts them.
+pub const PARTICIPANTS: &[Participant] = &[ORDER, INVENTORY, PAYMENT, SHIPPING];
+
+/// The participant called `name`.
+pub fn find(name: &str) -> Option<&'static Participant> {
+    PARTICIPANTS.iter().find(|p| p.name == name)
+}
+
+/// The participants that consume `topic`, i.e. its consumer groups.
+pub fn consumers_of(topic: &str) -> impl Iterator<Item = &'static Participant> {
+    PARTICIPANTS.iter().filter(move |p| p.reads(topic))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reaction_is_a_known_type_on_a_known_topic_and_names_and_ports_are_unique() {
+        for participant in PARTICIPANTS {
+            for event_type in participant.reacts_to {
+                assert!(
+                    ALL.contains(event_type),
+                    "{}: {event_type}",
+                    participant.name
+                );
+                assert!(topic_of(event_type).is_some(), "{event_type}");
+            }
+            let same = |other: &&Participant| {
+                other.name == participant.name || other.port == participant.port
+            };
+            assert_eq!(PARTICIPANTS.iter().filter(same).count(), 1);
+        }
+    }
+
+    #[test]
+    fn a_participant_consumes_the_topics_its_reactions_are_published_on() {
+        assert_eq!(
+            SHIPPING.consumes(),
+            [crate::ORDER_EVENTS, crate::PAYMENT_EVENTS]
+        );
+        assert_eq!(
+            ORDER.consumes(),
+            [
+                crate::INVENTORY_EVENTS,
+                crate::PAYMENT_EVENTS,
+                crate::SHIPPING_EVENTS
+            ]
+        );
+        let groups: Vec<_> = consumers_of(crate::SHIPPING_EVENTS)
+            .map(|p| p.name)
+            .collect();
+        assert_eq!(groups, ["order", "inventory", "payment"]);
+        assert_eq!(topic_of("chaos.added_later.v1"), None);
+        assert_eq!(SHIPPING.database_url_var(), "SHIPPING_DATABASE_URL");
+    }
+}

@@ -1,0 +1,98 @@
+//! A participant in a test: on a free port, against its own `testkit::TestEnv`, stopped when
+//! dropped; and the health checks every participant must pass.
+
+use platform::Shutdown;
+use testkit::TestEnv;
+
+use crate::{Application, Service, participant};
+
+/// A running service on a free port with its own database and broker, stopped when dropped.
+#[derive(Debug)]
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub env: TestEnv,
+    shutdown: Shutdown,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    pub async fn spawn<S: Service>() -> Self {
+        Self::spawn_with::<S>(&[]).await
+    }
+
+    /// With `args` added to the service's command line.
+    pub async fn spawn_with<S: Service>(args: &[&str]) -> Self {
+        let env = TestEnv::start().await;
+        let participant = participant::<S>().unwrap();
+        let database_url = env.database_url(participant.name);
+        let mut all = vec![
+            participant.name,
+            "--http-addr",
+            "127.0.0.1:0",
+            "--database-url",
+            &database_url,
+            "--kafka-brokers",
+            env.kafka_brokers(),
+        ];
+        all.extend(args);
+        let config = crate::parse_from::<S::Config, _, _>(participant, all).unwrap();
+        let application = Application::build::<S>(config)
+            .await
+            .expect("the service builds");
+        let address = format!("http://127.0.0.1:{}", application.port());
+        let shutdown = Shutdown::new();
+        let server = tokio::spawn(application.run_until_stopped(shutdown.clone()));
+        Self {
+            address,
+            client: reqwest::Client::new(),
+            env,
+            shutdown,
+            server: Some(server),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Triggers shutdown and waits for the service to drain and return.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.shutdown.trigger();
+        self.server.take().expect("running").await?
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+    }
+}
+
+/// What every participant must do, checked on `S` (with `args`) and on its `binary`:
+///
+/// - `/healthz` names it, and it stops within 5 s of shutdown, without error;
+/// - it is ready (`/readyz` 200) once its consumer has joined, and 503 while the database is cut;
+/// - the binary serves `/healthz` and `/metrics` and exits 0 on SIGTERM.
+pub async fn check_health<S: Service>(binary: &str, args: &[&str]) {
+    let name = participant::<S>().unwrap().name;
+    let app = TestApp::spawn_with::<S>(args).await;
+    let response = app.get("/healthz").await;
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["service"], name);
+    app.env
+        .assert_readyz_follows_the_database(app.address.trim_start_matches("http://"))
+        .await;
+    testkit::assert_serves_health_and_stops_on_sigterm(binary, name, &app.env.service_env(name))
+        .await;
+    tokio::time::timeout(std::time::Duration::from_secs(5), app.stop())
+        .await
+        .expect("the service stops within 5 s of shutdown")
+        .expect("the service stops without error");
+}
