@@ -253,11 +253,36 @@ async fn auditor_catches_each_violation(target: &Target) {
     assert_eq!(auditor.audit(&scope).await.unwrap(), vec![]);
 
     let mut confirmed: Vec<uuid::Uuid> = sqlx::query_scalar(
-        r#"select id from "order".orders where status = 'CONFIRMED' order by created_at limit 7"#,
+        r#"select id from "order".orders where status = 'CONFIRMED' order by created_at limit 20"#,
     )
     .fetch_all(&admin)
     .await
     .unwrap();
+
+    // Each participant's own invariants (`migrations/<name>/invariants.sql`), broken by the
+    // statement beside them (`invariants.break.sql`, on a confirmed order `$1`).
+    let migrations = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+    for participant in events::PARTICIPANTS {
+        let path = migrations
+            .join(participant.name)
+            .join("invariants.break.sql");
+        let Ok(sql) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let order = confirmed.pop().unwrap();
+        let subject = format!("order {order}");
+        let reported = |violations: &[chaos::audit::Violation]| {
+            violations.iter().any(|v| v.subject == subject)
+        };
+        assert!(!reported(&auditor.audit(&scope).await.unwrap()));
+        sqlx::query(&sql).bind(order).execute(&admin).await.unwrap();
+        let violations = auditor.audit(&scope).await.unwrap();
+        assert!(
+            reported(&violations),
+            "{} not reported for order {order}: {violations:#?}",
+            path.display()
+        );
+    }
 
     // Invariant 1 per order: an end an hour past the order's own deadline is late.
     let late = confirmed.pop().unwrap();

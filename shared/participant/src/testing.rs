@@ -1,8 +1,12 @@
 //! A participant in a test: on a free port, against its own `testkit::TestEnv`, stopped when
 //! dropped; and the health checks every participant must pass.
 
+use std::time::Duration;
+
+use messaging::Event;
 use platform::Shutdown;
 use testkit::TestEnv;
+use uuid::Uuid;
 
 use crate::{Application, Service, participant};
 
@@ -60,6 +64,20 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// Publishes `event` to `topic`, keyed by its subject, as another participant would.
+    pub async fn publish(&self, topic: &str, event: &Event) {
+        let payload = event.data.to_string();
+        let record = rdkafka::producer::FutureRecord::to(topic)
+            .key(&event.subject)
+            .payload(&payload)
+            .headers(event.headers());
+        messaging::kafka::producer(self.env.kafka_brokers())
+            .unwrap()
+            .send(record, Duration::from_secs(10))
+            .await
+            .unwrap();
+    }
+
     /// Triggers shutdown and waits for the service to drain and return.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.shutdown.trigger();
@@ -70,6 +88,19 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.trigger();
+    }
+}
+
+/// A new event of `event_type` about order `order_id`, as another participant would emit it.
+pub fn event(event_type: &str, order_id: Uuid, data: serde_json::Value) -> Event {
+    Event {
+        id: Uuid::now_v7(),
+        event_type: event_type.to_owned(),
+        source: "/test".to_owned(),
+        time: chrono::Utc::now(),
+        subject: order_id.to_string(),
+        data,
+        traceparent: messaging::TraceContext::new_root().to_string(),
     }
 }
 
@@ -91,7 +122,7 @@ pub async fn check_health<S: Service>(binary: &str, args: &[&str]) {
         .await;
     testkit::assert_serves_health_and_stops_on_sigterm(binary, name, &app.env.service_env(name))
         .await;
-    tokio::time::timeout(std::time::Duration::from_secs(5), app.stop())
+    tokio::time::timeout(Duration::from_secs(5), app.stop())
         .await
         .expect("the service stops within 5 s of shutdown")
         .expect("the service stops without error");

@@ -175,26 +175,8 @@ async fn an_idempotency_key_replays_the_same_order_and_rejects_another_body() {
 
 /// Publishes `event_type` with `data` for `order_id` to `topic`, as another service would.
 async fn publish(app: &TestApp, topic: &str, event_type: &str, order_id: Uuid, data: Value) {
-    let event = messaging::Event {
-        id: Uuid::now_v7(),
-        event_type: event_type.to_owned(),
-        source: "/test".to_owned(),
-        time: chrono::Utc::now(),
-        subject: order_id.to_string(),
-        data,
-        traceparent: messaging::TraceContext::new_root().to_string(),
-    };
-    let payload = event.data.to_string();
-    let key = order_id.to_string();
-    let record = rdkafka::producer::FutureRecord::to(topic)
-        .key(&key)
-        .payload(&payload)
-        .headers(event.headers());
-    messaging::kafka::producer(app.env.kafka_brokers())
-        .unwrap()
-        .send(record, std::time::Duration::from_secs(10))
-        .await
-        .unwrap();
+    let event = participant::testing::event(event_type, order_id, data);
+    app.publish(topic, &event).await;
 }
 
 async fn wait_for_timeline(app: &TestApp, id: &str, event: &str) -> Value {
