@@ -16,6 +16,8 @@ fn root() -> &'static Path {
 fn compose() -> Value {
     let text = std::fs::read_to_string(root().join("docker-compose.yml")).unwrap();
     let mut value: Value = serde_yaml::from_str(&text).unwrap();
+    // Twice: a participant merges `x-participant`, which merges `x-service`.
+    value.apply_merge().unwrap();
     value.apply_merge().unwrap();
     value
 }
@@ -83,18 +85,29 @@ fn ports_match_the_spec_and_each_service_listens_where_it_is_published() {
     ];
     let participants = events::PARTICIPANTS.iter().map(|p| (p.name, p.port));
     for (name, port) in participants.chain(spec) {
-        let ports: Vec<String> = compose["services"][name]["ports"]
+        let service = &compose["services"][name];
+        let ports: Vec<String> = service["ports"]
             .as_sequence()
             .unwrap()
             .iter()
             .map(|p| p.as_str().unwrap().to_owned())
             .collect();
+        // Where it listens inside its container: HTTP_ADDR's port, or the default (its own).
+        let listens = service["environment"]["HTTP_ADDR"]
+            .as_str()
+            .map_or(port.to_string(), |addr| {
+                addr.rsplit(':').next().unwrap().to_owned()
+            });
         assert!(
-            ports.contains(&format!("{port}:{port}")),
-            "{name}: {ports:?}"
+            ports.contains(&format!("{port}:{listens}")),
+            "{name}: {ports:?}, listening on {listens}"
         );
-        if let Some(addr) = compose["services"][name]["environment"]["HTTP_ADDR"].as_str() {
-            assert_eq!(addr, format!("0.0.0.0:{port}"), "{name}");
+        let health = serde_json::to_string(&service["healthcheck"]["test"]).unwrap();
+        if name != "postgres" && name != "toxiproxy" {
+            assert!(
+                health.contains(&format!(":{listens}/readyz")),
+                "{name}: {health}"
+            );
         }
     }
 }

@@ -30,6 +30,14 @@ impl Participant {
         }
     }
 
+    /// With a column in `make demo`'s table: `field` of `path` (`/things/{order_id}`).
+    pub const fn shows(self, path: &'static str, field: &'static str) -> Self {
+        Self {
+            demo_column: Some((path, field)),
+            ..self
+        }
+    }
+
     /// The topics it consumes, in `TOPICS` order: those its reactions are published on.
     pub fn consumes(&self) -> Vec<&'static str> {
         crate::TOPICS
@@ -66,45 +74,49 @@ pub fn topic_of(event_type: &str) -> Option<&'static str> {
         .find(|topic| topic.strip_suffix(".events") == Some(aggregate))
 }
 
-pub const ORDER: Participant = Participant::new(
-    "order",
-    8081,
-    &[
-        INVENTORY_RESERVED,
-        INVENTORY_REJECTED,
-        INVENTORY_RELEASED,
-        PAYMENT_COMPLETED,
-        PAYMENT_FAILED,
-        PAYMENT_REFUNDED,
-        SHIPMENT_SCHEDULED,
-        SHIPMENT_FAILED,
-    ],
-);
-pub const INVENTORY: Participant = Participant::new(
-    "inventory",
-    8082,
-    &[
-        ORDER_PLACED,
-        ORDER_CONFIRMED,
-        ORDER_CANCELLED,
-        PAYMENT_FAILED,
-        SHIPMENT_FAILED,
-    ],
-);
-pub const PAYMENT: Participant = Participant::new(
-    "payment",
-    8083,
-    &[INVENTORY_RESERVED, SHIPMENT_FAILED, ORDER_CANCELLED],
-);
-pub const SHIPPING: Participant =
-    Participant::new("shipping", 8084, &[PAYMENT_COMPLETED, ORDER_CANCELLED]);
-
 /// Every participant, in the order the stack starts them.
-pub const PARTICIPANTS: &[Participant] = &[ORDER, INVENTORY, PAYMENT, SHIPPING];
+pub const PARTICIPANTS: &[Participant] = &[
+    Participant::new(
+        "order",
+        8081,
+        &[
+            INVENTORY_RESERVED,
+            INVENTORY_REJECTED,
+            INVENTORY_RELEASED,
+            PAYMENT_COMPLETED,
+            PAYMENT_FAILED,
+            PAYMENT_REFUNDED,
+            SHIPMENT_SCHEDULED,
+            SHIPMENT_FAILED,
+        ],
+    ),
+    Participant::new(
+        "inventory",
+        8082,
+        &[
+            ORDER_PLACED,
+            ORDER_CONFIRMED,
+            ORDER_CANCELLED,
+            PAYMENT_FAILED,
+            SHIPMENT_FAILED,
+        ],
+    ),
+    Participant::new(
+        "payment",
+        8083,
+        &[INVENTORY_RESERVED, SHIPMENT_FAILED, ORDER_CANCELLED],
+    ),
+    Participant::new("shipping", 8084, &[PAYMENT_COMPLETED, ORDER_CANCELLED]),
+];
 
 /// The participant called `name`.
 pub fn find(name: &str) -> Option<&'static Participant> {
     PARTICIPANTS.iter().find(|p| p.name == name)
+}
+
+/// The participant called `name`, which the code itself spells: panics if there is none.
+pub fn named(name: &str) -> &'static Participant {
+    find(name).unwrap_or_else(|| panic!("no participant `{name}` in PARTICIPANTS"))
 }
 
 /// The participants that consume `topic`, i.e. its consumer groups.
@@ -137,11 +149,11 @@ mod tests {
     #[test]
     fn a_participant_consumes_the_topics_its_reactions_are_published_on() {
         assert_eq!(
-            SHIPPING.consumes(),
+            named("shipping").consumes(),
             [crate::ORDER_EVENTS, crate::PAYMENT_EVENTS]
         );
         assert_eq!(
-            ORDER.consumes(),
+            named("order").consumes(),
             [
                 crate::INVENTORY_EVENTS,
                 crate::PAYMENT_EVENTS,
@@ -153,6 +165,9 @@ mod tests {
             .collect();
         assert_eq!(groups, ["order", "inventory", "payment"]);
         assert_eq!(topic_of("chaos.added_later.v1"), None);
-        assert_eq!(SHIPPING.database_url_var(), "SHIPPING_DATABASE_URL");
+        assert_eq!(
+            named("shipping").database_url_var(),
+            "SHIPPING_DATABASE_URL"
+        );
     }
 }
