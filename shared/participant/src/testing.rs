@@ -1,6 +1,7 @@
 //! A participant in a test: on a free port, against its own `testkit::TestEnv`, stopped when
 //! dropped; and the health checks every participant must pass.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use messaging::Event;
@@ -62,6 +63,17 @@ impl TestApp {
             .send()
             .await
             .expect("request sent")
+    }
+
+    /// Waits until the service is ready (its consumer has joined its group); 60 s at most.
+    pub async fn wait_ready(&self) {
+        for _ in 0..600 {
+            if self.get("/readyz").await.status() == 200 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{} not ready in 60 s", self.address);
     }
 
     /// Publishes `event` to `topic`, keyed by its subject, as another participant would.
@@ -126,4 +138,74 @@ pub async fn check_health<S: Service>(binary: &str, args: &[&str]) {
         .await
         .expect("the service stops within 5 s of shutdown")
         .expect("the service stops without error");
+}
+
+/// Checks `S`'s OpenAPI document against `S` itself, run with `args`: it lists its routes and
+/// `/healthz`, `/readyz`, `/metrics`, `/docs/` answers, and schemathesis finds nothing wrong.
+pub async fn check_openapi<S: Service>(args: &[&str]) {
+    let name = participant::<S>().unwrap().name;
+    let app = TestApp::spawn_with::<S>(args).await;
+    app.wait_ready().await;
+    let document: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
+    assert_eq!(document["info"]["title"], format!("sagaworks {name}"));
+    let paths = document["paths"].as_object().unwrap();
+    assert!(
+        paths.len() > 3,
+        "{name} documents no route: {:?}",
+        paths.keys()
+    );
+    assert_eq!(app.get("/docs/").await.status(), 200, "{name}'s Swagger UI");
+    assert!(
+        schemathesis(name, &app.address, &[]).await,
+        "schemathesis failed for {name} (output above)"
+    );
+}
+
+/// The checks a document must pass: what a client relies on.
+const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance";
+
+/// Runs schemathesis (PyPI) against the service at `url` (its `/openapi.json`), with `filter`
+/// (e.g. `--include-path /x`): generated requests, valid and invalid, for every documented
+/// operation, and a check of each answer: no 5xx, no status the document does not list, and the
+/// content type and body the document gives. Prints its output; whether it passed.
+///
+/// `make test` installs it into `target/schemathesis`; `SCHEMATHESIS=<path>` names another.
+pub async fn schemathesis(service: &str, url: &str, filter: &[&str]) -> bool {
+    let path = std::env::var_os("SCHEMATHESIS").map_or_else(
+        || {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../target/schemathesis/bin/schemathesis"
+            ))
+        },
+        PathBuf::from,
+    );
+    assert!(
+        path.exists(),
+        "schemathesis is not at {}: `make test` installs it, or set SCHEMATHESIS",
+        path.display()
+    );
+    let mut command = tokio::process::Command::new(path);
+    command
+        .arg("run")
+        .arg(format!("{url}/openapi.json"))
+        .args(["--checks", CHECKS])
+        .args([
+            "--header",
+            &format!("Authorization: Bearer {}", testkit::ADMIN_TOKEN),
+        ])
+        .args(["--max-examples", "40", "--seed", "1", "--workers", "2"])
+        .args(["--request-timeout", "20", "--no-color"])
+        .args(filter)
+        // Its cache and reports stay out of the source tree.
+        .current_dir(std::env::temp_dir())
+        .kill_on_drop(true);
+    let output = command.output().await.expect("schemathesis runs");
+    println!(
+        "==> schemathesis {service} {}\n{}{}",
+        filter.join(" "),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.status.success()
 }

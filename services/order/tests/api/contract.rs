@@ -1,63 +1,10 @@
-//! Every service's OpenAPI document against the service itself: schemathesis (PyPI) generates
-//! requests, valid and invalid, for every documented operation and checks each answer: no 5xx,
-//! no status the document does not list, and the content type and body the document gives for
-//! that status. `make test` installs it into `target/schemathesis`; `SCHEMATHESIS=<path>` names
-//! another.
+//! Every service's OpenAPI document against the service itself, the saga running behind it:
+//! `participant::testing::schemathesis` for each.
 
-use std::path::PathBuf;
-use std::process::Output;
-
+use participant::testing::schemathesis;
 use serde_json::Value;
 
 use crate::system::{Deadlines, System};
-
-/// The version `make test` installs (Makefile `SCHEMATHESIS_VERSION`).
-fn schemathesis() -> PathBuf {
-    let path = std::env::var_os("SCHEMATHESIS").map_or_else(
-        || {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../target/schemathesis/bin/schemathesis"
-            ))
-        },
-        PathBuf::from,
-    );
-    assert!(
-        path.exists(),
-        "schemathesis is not at {}: `make test` installs it, or set SCHEMATHESIS",
-        path.display()
-    );
-    path
-}
-
-/// The checks a document must pass: what the issue asks, and what a client relies on.
-const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance";
-
-async fn run(service: &str, url: &str, filter: &[&str]) -> Output {
-    let mut command = tokio::process::Command::new(schemathesis());
-    command
-        .arg("run")
-        .arg(format!("{url}/openapi.json"))
-        .args(["--checks", CHECKS])
-        .args([
-            "--header",
-            &format!("Authorization: Bearer {}", testkit::ADMIN_TOKEN),
-        ])
-        .args(["--max-examples", "40", "--seed", "1", "--workers", "2"])
-        .args(["--request-timeout", "20", "--no-color"])
-        .args(filter)
-        // Its cache and reports stay out of the source tree.
-        .current_dir(env!("CARGO_TARGET_TMPDIR"))
-        .kill_on_drop(true);
-    let output = command.output().await.expect("schemathesis runs");
-    println!(
-        "==> schemathesis {service} {}\n{}{}",
-        filter.join(" "),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_service_keeps_its_openapi_document_for_any_generated_request() {
@@ -103,7 +50,7 @@ async fn every_service_keeps_its_openapi_document_for_any_generated_request() {
             &[&[]]
         };
         for filter in runs {
-            if !run(service, url, filter).await.status.success() {
+            if !schemathesis(service, url, filter).await {
                 failed.push(format!("{service} {}", filter.join(" ")));
             }
         }
