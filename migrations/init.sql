@@ -15,6 +15,7 @@ begin
         'inventory',
         'payment',
         'shipping',
+        'notification',
         'gateway'
     ] loop
         if not exists (select from pg_roles where rolname = service) then

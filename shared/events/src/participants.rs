@@ -107,6 +107,8 @@ pub const PARTICIPANTS: &[Participant] = &[
         &[INVENTORY_RESERVED, SHIPMENT_FAILED, ORDER_CANCELLED],
     ),
     Participant::new("shipping", 8084, &[PAYMENT_COMPLETED, ORDER_CANCELLED]),
+    Participant::new("notification", 8085, &[ORDER_CONFIRMED, ORDER_CANCELLED])
+        .shows("/notifications/{order_id}", "kind"),
 ];
 
 /// The participant called `name`.
