@@ -76,6 +76,61 @@ impl TestApp {
         panic!("{} not ready in 60 s", self.address);
     }
 
+    /// Polls `sql` (one text value, `$1` bound to `id`, read as a superuser) until it answers
+    /// `expected`, 10 s at most; returns its last answer.
+    pub async fn eventually(&self, sql: &str, id: Uuid, expected: &str) -> Option<String> {
+        let admin = self.admin().await;
+        let mut answer = None;
+        for _ in 0..100 {
+            answer = sqlx::query_scalar(sql)
+                .bind(id)
+                .fetch_optional(&admin)
+                .await
+                .unwrap();
+            if answer.as_deref() == Some(expected) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        answer
+    }
+
+    /// The types of the events `schema`'s outbox holds for order `id`, in the order written.
+    pub async fn outbox(&self, schema: &str, id: Uuid) -> Vec<String> {
+        let sql = format!(r#"select event_type from "{schema}".outbox where key = $1 order by id"#);
+        sqlx::query_scalar(&sql)
+            .bind(id.to_string())
+            .fetch_all(&self.admin().await)
+            .await
+            .unwrap()
+    }
+
+    /// Waits until `schema`'s inbox has applied each of `events` (not dead-lettered); 10 s at
+    /// most.
+    pub async fn wait_applied(&self, schema: &str, events: &[Uuid]) {
+        let sql = format!(
+            r#"select count(*) from "{schema}".inbox where event_id = any($1) and not dead_lettered"#
+        );
+        let admin = self.admin().await;
+        for _ in 0..100 {
+            let applied: i64 = sqlx::query_scalar(&sql)
+                .bind(events)
+                .fetch_one(&admin)
+                .await
+                .unwrap();
+            if applied == events.len() as i64 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("not every event was applied by {schema}");
+    }
+
+    /// A superuser pool on this test's database.
+    pub async fn admin(&self) -> sqlx::PgPool {
+        sqlx::PgPool::connect(&self.env.admin_url()).await.unwrap()
+    }
+
     /// Publishes `event` to `topic`, keyed by its subject, as another participant would.
     pub async fn publish(&self, topic: &str, event: &Event) {
         let payload = event.data.to_string();

@@ -19,24 +19,6 @@ async fn notice(app: &TestApp, order_id: Uuid) -> (u16, Value) {
     (response.status().as_u16(), response.json().await.unwrap())
 }
 
-/// Waits until the service has applied each of `events` (in its inbox, not dead-lettered).
-async fn wait_applied(app: &TestApp, events: &[Uuid]) {
-    let admin = sqlx::PgPool::connect(&app.env.admin_url()).await.unwrap();
-    for _ in 0..100 {
-        let applied: i64 =
-            sqlx::query_scalar("select count(*) from notification.inbox where event_id = any($1) and not dead_lettered")
-                .bind(events)
-                .fetch_one(&admin)
-                .await
-                .unwrap();
-        if applied == events.len() as i64 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("not every event was applied");
-}
-
 #[tokio::test]
 async fn each_ended_order_gets_one_notice_whatever_is_redelivered_or_replayed() {
     let app = TestApp::spawn::<Notification>().await;
@@ -73,7 +55,8 @@ async fn each_ended_order_gets_one_notice_whatever_is_redelivered_or_replayed() 
 
     let (status, notice_of_confirmed) = notice(&app, confirmed).await;
     assert_eq!(status, 200, "{notice_of_confirmed}");
-    wait_applied(&app, &[first.id, replayed.id, contradiction.id]).await;
+    app.wait_applied("notification", &[first.id, replayed.id, contradiction.id])
+        .await;
     let (_, after_all) = notice(&app, confirmed).await;
     assert_eq!(after_all, notice_of_confirmed);
     assert_eq!(after_all["kind"], "confirmed");
@@ -90,9 +73,8 @@ async fn each_ended_order_gets_one_notice_whatever_is_redelivered_or_replayed() 
         "Your order was cancelled: an item is out of stock."
     );
 
-    let admin = sqlx::PgPool::connect(&app.env.admin_url()).await.unwrap();
     let notices: i64 = sqlx::query_scalar("select count(*) from notification.notices")
-        .fetch_one(&admin)
+        .fetch_one(&app.admin().await)
         .await
         .unwrap();
     assert_eq!(notices, 2, "one per ended order, none for the pending one");

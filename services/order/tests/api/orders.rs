@@ -6,7 +6,15 @@ use uuid::Uuid;
 use order::Order;
 use participant::testing::TestApp;
 
-use crate::system::order;
+/// An order request for `quantity` of `sku`, paid with `card`, shipped to `country`.
+fn order(sku: &str, quantity: i64, card: &str, country: &str) -> Value {
+    json!({
+        "customer_id": Uuid::now_v7(),
+        "lines": [{"sku": sku, "quantity": quantity}],
+        "card_token": card,
+        "shipping_address": {"name": "Ada Lovelace", "line1": "12 St James's Square", "city": "London", "postal_code": "SW1Y 4JH", "country": country},
+    })
+}
 
 async fn post_order(app: &TestApp, body: &Value, key: Option<&str>) -> reqwest::Response {
     let mut request = app

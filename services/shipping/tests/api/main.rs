@@ -1,3 +1,4 @@
 //! Black-box tests of the shipping service through its public HTTP API.
 
 mod health;
+mod shipments;

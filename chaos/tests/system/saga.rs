@@ -120,6 +120,19 @@ async fn each_path_ends_as_specified_every_service_agrees_and_a_full_replay_chan
         .get(format!("{}/shipments/{happy}", system.shipping))
         .await;
     assert_eq!(shipment["status"], "SCHEDULED");
+    for (id, kind, reason) in [
+        (happy, "confirmed", Value::Null),
+        (out_of_stock, "cancelled", json!("out_of_stock")),
+        (declined, "cancelled", json!("payment_declined")),
+        (unshippable, "cancelled", json!("shipping_unavailable")),
+    ] {
+        let notice = system.notice(id).await;
+        assert_eq!(
+            (&notice["kind"], &notice["reason"]),
+            (&json!(kind), &reason),
+            "{notice}"
+        );
+    }
 
     // Replay every event every service ever published: nothing may change, and no service
     // may emit anything new.
@@ -165,6 +178,7 @@ async fn state(system: &System) -> Vec<String> {
         "select sku || available || '/' || reserved || '/' || committed from inventory.products order by sku",
         "select order_id || status || attempts from payment.payments order by order_id",
         "select order_id || status from shipping.shipments order by order_id",
+        "select order_id || kind from notification.notices order by order_id",
         "select id || status || refunded_cents from gateway.charges order by id",
         "select count(*)::text from gateway.refunds",
         "select count(*)::text from \"order\".outbox",

@@ -18,6 +18,7 @@ pub struct System {
     pub inventory: String,
     pub payment: String,
     pub shipping: String,
+    pub notification: String,
     /// The gateway itself (admin and audit), not the proxy.
     pub gateway: String,
     pub http: reqwest::Client,
@@ -64,7 +65,7 @@ type Services = Vec<(&'static str, Shutdown, JoinHandle<anyhow::Result<()>>)>;
 
 impl System {
     pub async fn start(deadlines: Deadlines) -> Self {
-        // `RUST_LOG=info cargo test -p order` shows what the services log.
+        // `RUST_LOG=info cargo test -p chaos --test system` shows what the services log.
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
@@ -99,8 +100,13 @@ impl System {
             deadlines.payment_secs.to_string(),
         );
         let db = |role: &str| env.database_url(role);
-        let (order_db, inventory_db, payment_db, shipping_db) =
-            (db("order"), db("inventory"), db("payment"), db("shipping"));
+        let (order_db, inventory_db, payment_db, shipping_db, notification_db) = (
+            db("order"),
+            db("inventory"),
+            db("payment"),
+            db("shipping"),
+            db("notification"),
+        );
         let gateway_url = format!("http://{gateway_proxy}");
         let inventory = start::<inventory::Inventory>(
             &mut services,
@@ -131,6 +137,16 @@ impl System {
         let shipping = start::<shipping::Shipping>(
             &mut services,
             &["--database-url", &shipping_db, "--kafka-brokers", &brokers],
+        )
+        .await;
+        let notification = start::<notification::Notification>(
+            &mut services,
+            &[
+                "--database-url",
+                &notification_db,
+                "--kafka-brokers",
+                &brokers,
+            ],
         )
         .await;
         let order = start::<order::Order>(
@@ -164,6 +180,7 @@ impl System {
             inventory,
             payment,
             shipping,
+            notification,
             gateway,
             http: reqwest::Client::new(),
             admin,
@@ -178,7 +195,13 @@ impl System {
     /// test's first order does not race the joins: tests with short deadlines depend on it.
     async fn wait_ready(&self) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        for service in [&self.order, &self.inventory, &self.payment, &self.shipping] {
+        for service in [
+            &self.order,
+            &self.inventory,
+            &self.payment,
+            &self.shipping,
+            &self.notification,
+        ] {
             loop {
                 let response = self.http.get(format!("{service}/readyz")).send().await;
                 if response.is_ok_and(|r| r.status().is_success()) {
@@ -256,6 +279,19 @@ impl System {
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// The customer's notice of order `id` (10 s at most: it follows the order's end).
+    pub async fn notice(&self, id: Uuid) -> Value {
+        let url = format!("{}/notifications/{id}", self.notification);
+        for _ in 0..50 {
+            let response = self.http.get(&url).send().await.unwrap();
+            if response.status() == 200 {
+                return response.json().await.unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("no notice of order {id}");
     }
 
     pub async fn set_stock(&self, sku: &str, available: i64) {
@@ -365,11 +401,4 @@ pub struct Facts {
     pub captured_minus_refunded: i64,
 }
 
-pub fn order(sku: &str, quantity: i64, card: &str, country: &str) -> Value {
-    json!({
-        "customer_id": Uuid::now_v7(),
-        "lines": [{"sku": sku, "quantity": quantity}],
-        "card_token": card,
-        "shipping_address": {"name": "Ada Lovelace", "line1": "12 St James's Square", "city": "London", "postal_code": "SW1Y 4JH", "country": country},
-    })
-}
+pub use loadtest::order_request as order;

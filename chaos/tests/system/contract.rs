@@ -14,6 +14,7 @@ async fn every_service_keeps_its_openapi_document_for_any_generated_request() {
         ("inventory", &system.inventory, 2),
         ("payment", &system.payment, 1),
         ("shipping", &system.shipping, 1),
+        ("notification", &system.notification, 1),
         ("payment-gateway", &system.gateway, 3),
     ];
     let mut failed = Vec::new();
