@@ -11,7 +11,7 @@ use messaging::{Event, Handler, HandlerError, Outbox};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::stock;
+use crate::stock::{self, Reservation};
 
 #[derive(Clone, Debug)]
 pub struct Handlers {
@@ -31,7 +31,7 @@ impl Handlers {
         }
         match stock::reserve(tx, &order.lines).await? {
             None => {
-                stock::insert_reservation(tx, order_id, "HELD", &order.lines).await?;
+                stock::insert_reservation(tx, order_id, Reservation::Held, &order.lines).await?;
                 let reserved = InventoryReserved {
                     order_id,
                     amount_cents: order.total_cents,
@@ -44,7 +44,8 @@ impl Handlers {
             }
             Some(short_sku) => {
                 tracing::info!(%order_id, sku = short_sku, "stock short, order rejected");
-                stock::insert_reservation(tx, order_id, "REJECTED", &order.lines).await?;
+                stock::insert_reservation(tx, order_id, Reservation::Rejected, &order.lines)
+                    .await?;
                 let rejected = Failure {
                     order_id,
                     reason: reasons::OUT_OF_STOCK.to_owned(),
@@ -59,9 +60,9 @@ impl Handlers {
 
     async fn release(&self, tx: &mut PgConnection, order_id: Uuid) -> Result<(), HandlerError> {
         match stock::lock_reservation(tx, order_id).await? {
-            Some((status, lines)) if status == "HELD" => {
+            Some((Reservation::Held, lines)) => {
                 stock::settle(tx, &lines, false).await?;
-                stock::set_reservation_status(tx, order_id, "RELEASED").await?;
+                stock::set_reservation_status(tx, order_id, Reservation::Released).await?;
                 self.outbox
                     .enqueue(
                         tx,
@@ -72,17 +73,15 @@ impl Handlers {
                     .await?;
             }
             Some(_) => {}
-            None => stock::insert_reservation(tx, order_id, "CANCELLED", &[]).await?,
+            None => stock::insert_reservation(tx, order_id, Reservation::Cancelled, &[]).await?,
         }
         Ok(())
     }
 
     async fn commit(&self, tx: &mut PgConnection, order_id: Uuid) -> Result<(), HandlerError> {
-        if let Some((status, lines)) = stock::lock_reservation(tx, order_id).await?
-            && status == "HELD"
-        {
+        if let Some((Reservation::Held, lines)) = stock::lock_reservation(tx, order_id).await? {
             stock::settle(tx, &lines, true).await?;
-            stock::set_reservation_status(tx, order_id, "COMMITTED").await?;
+            stock::set_reservation_status(tx, order_id, Reservation::Committed).await?;
         }
         Ok(())
     }

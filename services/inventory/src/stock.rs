@@ -57,12 +57,24 @@ pub async fn set_available(
     .await
 }
 
+platform::text_enum! {
+    /// Where an order's reservation is. CANCELLED is also the tombstone an `OrderCancelled`
+    /// leaves for an order never seen, so a late `OrderPlaced` reserves nothing.
+    pub enum Reservation {
+        Held = "HELD",
+        Committed = "COMMITTED",
+        Released = "RELEASED",
+        Rejected = "REJECTED",
+        Cancelled = "CANCELLED",
+    }
+}
+
 /// The reservation of `order_id`, locked: its status and lines.
 pub async fn lock_reservation(
     conn: &mut PgConnection,
     order_id: Uuid,
-) -> sqlx::Result<Option<(String, Vec<Line>)>> {
-    let row: Option<(String, sqlx::types::Json<Vec<Line>>)> =
+) -> sqlx::Result<Option<(Reservation, Vec<Line>)>> {
+    let row: Option<(Reservation, sqlx::types::Json<Vec<Line>>)> =
         sqlx::query_as("select status, lines from reservations where order_id = $1 for update")
             .bind(order_id)
             .fetch_optional(conn)
@@ -73,7 +85,7 @@ pub async fn lock_reservation(
 pub async fn insert_reservation(
     conn: &mut PgConnection,
     order_id: Uuid,
-    status: &str,
+    status: Reservation,
     lines: &[Line],
 ) -> sqlx::Result<()> {
     sqlx::query("insert into reservations (order_id, status, lines) values ($1, $2, $3)")
@@ -88,7 +100,7 @@ pub async fn insert_reservation(
 pub async fn set_reservation_status(
     conn: &mut PgConnection,
     order_id: Uuid,
-    status: &str,
+    status: Reservation,
 ) -> sqlx::Result<()> {
     sqlx::query("update reservations set status = $2, updated_at = now() where order_id = $1")
         .bind(order_id)

@@ -10,6 +10,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::handlers::Kind;
+
 /// The API, on the service's pool.
 pub fn router(pool: PgPool) -> OpenApiRouter {
     OpenApiRouter::new().routes(routes!(show)).with_state(pool)
@@ -18,9 +20,7 @@ pub fn router(pool: PgPool) -> OpenApiRouter {
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 struct Notice {
     order_id: Uuid,
-    /// `confirmed` or `cancelled`.
-    #[schema(example = "confirmed")]
-    kind: String,
+    kind: Kind,
     /// The order's `cancel_reason`; null when confirmed.
     reason: Option<String>,
     /// What the customer was told.

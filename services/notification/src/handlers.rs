@@ -6,6 +6,11 @@ use messaging::{Event, Handler, HandlerError};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+platform::text_enum! {
+    /// How an order ended, as its notice says.
+    pub enum Kind { Confirmed = "confirmed", Cancelled = "cancelled" }
+}
+
 #[derive(Clone, Debug)]
 pub struct Handlers;
 
@@ -15,12 +20,12 @@ impl Handler for Handlers {
             types::ORDER_CONFIRMED => {
                 let order_id = event.data_as::<OrderRef>()?.order_id;
                 let message = "Your order is on its way.";
-                Ok(notify(tx, order_id, "confirmed", None, message).await?)
+                Ok(notify(tx, order_id, Kind::Confirmed, None, message).await?)
             }
             types::ORDER_CANCELLED => {
                 let Failure { order_id, reason } = event.data_as()?;
                 let message = format!("Your order was cancelled: {}.", in_words(&reason));
-                Ok(notify(tx, order_id, "cancelled", Some(&reason), &message).await?)
+                Ok(notify(tx, order_id, Kind::Cancelled, Some(&reason), &message).await?)
             }
             _ => Err(HandlerError::unknown_type(event)),
         }
@@ -30,7 +35,7 @@ impl Handler for Handlers {
 async fn notify(
     tx: &mut PgConnection,
     order_id: Uuid,
-    kind: &str,
+    kind: Kind,
     reason: Option<&str>,
     message: &str,
 ) -> sqlx::Result<()> {

@@ -79,7 +79,7 @@ async fn place(
         let key = key.unwrap_or_default();
         return replay(&state, &key, &fingerprint)
             .await?
-            .ok_or_else(|| ApiError::internal(&sqlx::Error::RowNotFound));
+            .ok_or_else(|| ApiError::bug("the order of a conflicting Idempotency-Key is missing"));
     }
     orders::add_timeline(&mut tx, order_id, "OrderPlaced", None).await?;
     let event = OrderPlaced {
@@ -185,7 +185,7 @@ async fn list(
 ) -> Result<Response, ApiError> {
     let status = match query.status.as_deref() {
         None | Some("") => None,
-        Some(raw) => Some(Status::parse(raw).ok_or_else(|| {
+        Some(raw) => Some(raw.parse::<Status>().map_err(|_| {
             ApiError::invalid("status", "one of PENDING, CONFIRMED, CANCELLING, CANCELLED")
         })?),
     };

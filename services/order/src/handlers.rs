@@ -43,7 +43,7 @@ impl Handler for Handlers {
         };
         let name = types::display_name(&event.event_type);
         orders::add_timeline(tx, order_id, name, reason.as_deref()).await?;
-        if saga.status() == Some(Status::Cancelling) {
+        if saga.status == Status::Cancelling {
             // A reservation or a capture that lands after the cancellation began (the deadline
             // passed while inventory or payment was still at work) is compensated too, so its
             // undoing is awaited; each undoing follows what it undoes on the same partition.
@@ -60,7 +60,7 @@ impl Handler for Handlers {
             }
             return Ok(());
         }
-        if saga.status() != Some(Status::Pending) {
+        if saga.status != Status::Pending {
             return Ok(());
         }
         match event.event_type.as_str() {

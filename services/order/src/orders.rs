@@ -7,32 +7,13 @@ use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Status {
-    Pending,
-    Confirmed,
-    Cancelling,
-    Cancelled,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pending => "PENDING",
-            Status::Confirmed => "CONFIRMED",
-            Status::Cancelling => "CANCELLING",
-            Status::Cancelled => "CANCELLED",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        match value {
-            "PENDING" => Some(Status::Pending),
-            "CONFIRMED" => Some(Status::Confirmed),
-            "CANCELLING" => Some(Status::Cancelling),
-            "CANCELLED" => Some(Status::Cancelled),
-            _ => None,
-        }
+platform::text_enum! {
+    /// Where an order's saga is: PENDING → CONFIRMED | CANCELLING → CANCELLED.
+    pub enum Status {
+        Pending = "PENDING",
+        Confirmed = "CONFIRMED",
+        Cancelling = "CANCELLING",
+        Cancelled = "CANCELLED",
     }
 }
 
@@ -41,9 +22,7 @@ impl Status {
 pub struct OrderView {
     pub id: Uuid,
     pub customer_id: Uuid,
-    /// `PENDING`, `CONFIRMED`, `CANCELLING` or `CANCELLED`.
-    #[schema(example = "PENDING")]
-    pub status: String,
+    pub status: Status,
     pub cancel_reason: Option<String>,
     pub total_cents: i64,
     pub lines: Value,
@@ -64,7 +43,7 @@ pub struct TimelineEntry {
 type OrderRow = (
     Uuid,
     Uuid,
-    String,
+    Status,
     Option<String>,
     i64,
     Value,
@@ -101,7 +80,7 @@ pub async fn list(
         "select {COLUMNS} from orders where ($1::text is null or status = $1)
          order by created_at desc limit $2"
     ))
-    .bind(status.map(Status::as_str))
+    .bind(status)
     .bind(limit)
     .fetch_all(conn)
     .await?;
@@ -163,16 +142,10 @@ pub async fn seen(conn: &mut PgConnection, order_id: Uuid, event: &str) -> sqlx:
 /// The saga state of an order, locked for the rest of the transaction.
 #[derive(Debug, sqlx::FromRow)]
 pub struct SagaState {
-    pub status: String,
+    pub status: Status,
     pub cancel_reason: Option<String>,
     pub awaiting_release: bool,
     pub awaiting_refund: bool,
-}
-
-impl SagaState {
-    pub fn status(&self) -> Option<Status> {
-        Status::parse(&self.status)
-    }
 }
 
 pub async fn lock_saga(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<SagaState>> {
@@ -200,7 +173,7 @@ pub async fn set_status(
          where id = $1",
     )
     .bind(id)
-    .bind(status.as_str())
+    .bind(status)
     .bind(reason)
     .bind(awaiting_release)
     .bind(awaiting_refund)

@@ -12,7 +12,7 @@ use messaging::{Event, Handler, HandlerError};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::payments;
+use crate::payments::{self, Status};
 
 #[derive(Clone, Debug)]
 pub struct Handlers {
@@ -36,7 +36,7 @@ impl Handlers {
         .bind(Uuid::now_v7())
         .bind(reserved.amount_cents)
         .bind(&reserved.card_token)
-        .bind(serde_json::to_value(&reserved.shipping_address).map_err(|e| sqlx::Error::Encode(e.into()))?)
+        .bind(sqlx::types::Json(&reserved.shipping_address))
         .bind(self.deadline.as_secs_f64())
         .execute(tx)
         .await?;
@@ -52,8 +52,8 @@ impl Handlers {
                 .await?;
             return Ok(());
         };
-        match payment.status.as_str() {
-            "CAPTURED" if payment.refund_id.is_none() => {
+        match payment.status {
+            Status::Captured if payment.refund_id.is_none() => {
                 sqlx::query(
                     "update payments set refund_id = $2, next_attempt_at = now(), updated_at = now()
                      where order_id = $1",
@@ -63,7 +63,7 @@ impl Handlers {
                 .execute(tx)
                 .await?;
             }
-            "PENDING" => {
+            Status::Pending => {
                 // Calls already made may have captured with the answer lost: reconcile them.
                 sqlx::query(
                     "update payments set status = 'CANCELLED', reconcile = attempts > 0,

@@ -4,13 +4,23 @@ use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+platform::text_enum! {
+    /// Where a payment is. CANCELLED is also the tombstone an `OrderCancelled` leaves for an
+    /// order not yet reserved, so a late `InventoryReserved` charges nothing.
+    pub enum Status {
+        Pending = "PENDING",
+        Captured = "CAPTURED",
+        Failed = "FAILED",
+        Refunded = "REFUNDED",
+        Cancelled = "CANCELLED",
+    }
+}
+
 /// A payment as `GET /payments/{order_id}` shows it.
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct PaymentView {
     pub order_id: Uuid,
-    /// `PENDING`, `CAPTURED`, `FAILED`, `REFUNDED` or `CANCELLED`.
-    #[schema(example = "CAPTURED")]
-    pub status: String,
+    pub status: Status,
     pub amount_cents: i64,
     pub attempts: i32,
     pub charge_id: Option<Uuid>,
@@ -32,10 +42,11 @@ pub async fn find(conn: &mut PgConnection, order_id: Uuid) -> sqlx::Result<Optio
 pub struct Payment {
     pub order_id: Uuid,
     pub id: Uuid,
-    pub status: String,
+    pub status: Status,
     pub amount_cents: i64,
     pub card_token: String,
-    pub shipping_address: Option<serde_json::Value>,
+    /// None on a tombstone, which is never charged.
+    pub shipping_address: Option<sqlx::types::Json<events::Address>>,
     pub attempts: i32,
     pub charge_id: Option<Uuid>,
     pub refund_id: Option<Uuid>,

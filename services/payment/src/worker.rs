@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use events::{Address, Failure, OrderRef, PaymentCompleted, reasons, types};
+use events::{Failure, OrderRef, PaymentCompleted, reasons, types};
 use messaging::Outbox;
 use platform::Shutdown;
 use sqlx::postgres::PgListener;
@@ -18,7 +18,7 @@ use sqlx::{PgConnection, PgPool};
 use tokio::sync::Notify;
 
 use crate::gateway::{ChargeOutcome, GatewayClient, GatewayError};
-use crate::payments::{self, Payment};
+use crate::payments::{self, Payment, Status};
 
 #[derive(Clone, Debug)]
 pub struct Worker {
@@ -101,7 +101,7 @@ impl Worker {
             let idle = match self.step().await {
                 Ok(worked) => !worked,
                 Err(error) => {
-                    tracing::warn!(%error, "payment worker step failed");
+                    tracing::warn!(error = format!("{error:#}"), "payment worker step failed");
                     true
                 }
             };
@@ -116,21 +116,21 @@ impl Worker {
     }
 
     /// Does one piece of due work; returns whether there was any.
-    pub async fn step(&self) -> sqlx::Result<bool> {
+    pub async fn step(&self) -> anyhow::Result<bool> {
         let mut tx = self.pool.begin().await?;
         let Some(payment) = payments::claim_due(&mut tx).await? else {
             return Ok(false);
         };
-        match payment.status.as_str() {
-            "PENDING" => self.charge(&mut tx, &payment).await?,
-            "CAPTURED" => self.refund(&mut tx, &payment).await?,
+        match payment.status {
+            Status::Pending => self.charge(&mut tx, &payment).await?,
+            Status::Captured => self.refund(&mut tx, &payment).await?,
             _ => self.reconcile(&mut tx, &payment).await?,
         }
         tx.commit().await?;
         Ok(true)
     }
 
-    async fn charge(&self, tx: &mut PgConnection, payment: &Payment) -> sqlx::Result<()> {
+    async fn charge(&self, tx: &mut PgConnection, payment: &Payment) -> anyhow::Result<()> {
         let order_id = payment.order_id;
         let result = self
             .gateway
@@ -152,11 +152,10 @@ impl Worker {
                 .bind(attempts as i32)
                 .execute(&mut *tx)
                 .await?;
-                let shipping_address: Address = payment
-                    .shipping_address
-                    .clone()
-                    .and_then(|address| serde_json::from_value(address).ok())
-                    .ok_or_else(|| sqlx::Error::Decode("payment without an address".into()))?;
+                let shipping_address = match &payment.shipping_address {
+                    Some(address) => address.0.clone(),
+                    None => anyhow::bail!("payment of order {order_id} charged without an address"),
+                };
                 let completed = PaymentCompleted {
                     order_id,
                     charge_id,

@@ -9,6 +9,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::ShipmentStatus;
+
 /// The API, on the service's pool.
 pub fn router(pool: PgPool) -> OpenApiRouter {
     OpenApiRouter::new().routes(routes!(show)).with_state(pool)
@@ -17,9 +19,7 @@ pub fn router(pool: PgPool) -> OpenApiRouter {
 #[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 struct Shipment {
     order_id: Uuid,
-    /// `SCHEDULED`, `CANCELLED` or `FAILED`.
-    #[schema(example = "SCHEDULED")]
-    status: String,
+    status: ShipmentStatus,
     tracking_number: Option<String>,
 }
 

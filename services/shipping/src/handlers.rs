@@ -10,7 +10,7 @@ use messaging::{Event, Handler, HandlerError, Outbox};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::UNSERVED_COUNTRIES;
+use crate::{ShipmentStatus, UNSERVED_COUNTRIES};
 
 #[derive(Clone, Debug)]
 pub struct Handlers {
@@ -32,7 +32,11 @@ impl Handlers {
              on conflict (order_id) do nothing",
         )
         .bind(order_id)
-        .bind(if served { "SCHEDULED" } else { "FAILED" })
+        .bind(if served {
+            ShipmentStatus::Scheduled
+        } else {
+            ShipmentStatus::Failed
+        })
         .bind(&tracking_number)
         .bind(&country)
         .execute(&mut *tx)

@@ -8,6 +8,16 @@ use participant::{Parts, Settings};
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 
+platform::text_enum! {
+    /// Where a shipment is. CANCELLED is also the tombstone an `OrderCancelled` leaves for an
+    /// order not yet paid, so a late `PaymentCompleted` ships nothing.
+    pub enum ShipmentStatus {
+        Scheduled = "SCHEDULED",
+        Cancelled = "CANCELLED",
+        Failed = "FAILED",
+    }
+}
+
 /// Countries no carrier serves.
 pub const UNSERVED_COUNTRIES: [&str; 1] = ["AQ"];
 

@@ -62,6 +62,17 @@ impl ApiError {
         self
     }
 
+    /// 500 for what cannot happen unless the code is wrong, logging `what`; the client learns
+    /// nothing internal.
+    pub fn bug(what: &str) -> Self {
+        tracing::error!(what, "request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        )
+    }
+
     /// 500, logging `error` with its cause chain; the client learns nothing internal.
     pub fn internal(error: &(dyn std::error::Error + 'static)) -> Self {
         tracing::error!(error = %Chain(error), "request failed");
