@@ -3,24 +3,23 @@
 //! sagas to drain and audits every order it placed.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use events::reactions::ignores;
 use loadtest::Client;
 use loadtest::load::{self, LoadConfig};
-use messaging::Event;
 use messaging::admin::ReplaySelection;
-use rdkafka::producer::FutureRecord;
 use serde::Serialize;
 use serde_json::json;
-use uuid::Uuid;
 
 use crate::audit::{Auditor, Scope, Violation, differences};
 use crate::control::Processes;
 use crate::target::Target;
-use events::participants::consumers_of;
+
+mod evidence;
+mod poison;
+
+use evidence::{Sampler, check_fault_took_effect, no_effect};
+use poison::{Poison, check_dead_letters, dead_letters, poison};
 
 /// Every scenario, in the order `make chaos` runs them: the infrastructure's faults, a kill of
 /// each participant (`kill-order`, ...), then replay, poison and a broker kill.
@@ -236,15 +235,6 @@ struct Injected {
     poison: Vec<Poison>,
 }
 
-/// A message the `poison` scenario produced, and the consumer groups that must dead-letter it.
-#[derive(Debug)]
-struct Poison {
-    topic: String,
-    partition: i32,
-    offset: i64,
-    groups: Vec<&'static str>,
-}
-
 async fn inject<P: Processes>(
     name: &str,
     target: &Target,
@@ -379,252 +369,4 @@ async fn replay_everything(
         violations.push(no_effect("replay", "nothing was replayed"));
     }
     Ok(violations)
-}
-
-/// Three messages to each saga topic: bytes that are no event (poison to every consumer group);
-/// a version no consumer reads yet of a type on it (poison to the groups that react to that
-/// type); and a type added after the consumers were built, which every group must skip (the
-/// evolution rule of `events::reactions::ignores`). Returns where each landed and who must
-/// dead-letter it.
-async fn poison(brokers: &str) -> anyhow::Result<Vec<Poison>> {
-    let producer = messaging::kafka::producer(brokers)?;
-    let mut landed = Vec::new();
-    for topic in events::TOPICS {
-        let key = Uuid::now_v7().to_string();
-        let prefix = topic.trim_end_matches("events");
-        let known = events::types::ALL
-            .into_iter()
-            .find(|t| t.starts_with(prefix))
-            .expect("every topic carries a type");
-        let newer = format!(
-            "{}.v99",
-            known.rsplit_once(".v").map_or(known, |(name, _)| name)
-        );
-        let event = |event_type: &str| Event {
-            id: Uuid::now_v7(),
-            event_type: event_type.to_owned(),
-            source: "/chaos".into(),
-            time: chrono::Utc::now(),
-            subject: key.clone(),
-            data: json!({"poison": true}),
-            traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into(),
-        };
-        let messages = [
-            (None, None),
-            (Some(event(&newer)), Some(newer.as_str())),
-            (
-                Some(event("chaos.added_later.v1")),
-                Some("chaos.added_later.v1"),
-            ),
-        ];
-        for (event, event_type) in messages {
-            let payload = event
-                .as_ref()
-                .map_or_else(|| "\u{1}not an event".to_owned(), |e| e.data.to_string());
-            let mut record = FutureRecord::to(topic).key(&key).payload(payload.as_str());
-            if let Some(event) = &event {
-                record = record.headers(event.headers());
-            }
-            let delivery = producer
-                .send(record, Duration::from_secs(10))
-                .await
-                .map_err(|(error, _)| error)?;
-            let groups = consumers_of(topic)
-                .filter(|group| event_type.is_none_or(|t| !ignores(group.reacts_to, t)))
-                .map(|group| group.name)
-                .collect();
-            landed.push(Poison {
-                topic: topic.to_owned(),
-                partition: delivery.partition,
-                offset: delivery.offset,
-                groups,
-            });
-        }
-    }
-    Ok(landed)
-}
-
-/// A dead letter: (group, original topic, original partition, original offset). An undecodable
-/// message has no id for the inbox to remember, so a rebalance can dead-letter it twice: it is
-/// the same dead letter, counted once.
-type DeadLetter = (String, String, i32, i64);
-
-async fn dead_letters(brokers: &str) -> anyhow::Result<BTreeSet<DeadLetter>> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match read_dead_letters(brokers).await {
-            Err(error) if attempt < 5 => {
-                act(&format!("cannot read the DLQs yet ({error:#}); retrying"));
-                tokio::time::sleep(Duration::from_secs(3)).await;
-            }
-            result => return result,
-        }
-    }
-}
-
-async fn read_dead_letters(brokers: &str) -> anyhow::Result<BTreeSet<DeadLetter>> {
-    let mut all = BTreeSet::new();
-    for group in events::PARTICIPANTS.iter().map(|p| p.name) {
-        for letter in messaging::admin::dlq_list(brokers, group).await? {
-            let original = (
-                letter.original_topic.unwrap_or_default(),
-                letter
-                    .original_partition
-                    .and_then(|p| p.parse().ok())
-                    .unwrap_or(-1),
-                letter
-                    .original_offset
-                    .and_then(|o| o.parse().ok())
-                    .unwrap_or(-1),
-            );
-            all.insert((group.to_owned(), original.0, original.1, original.2));
-        }
-    }
-    Ok(all)
-}
-
-/// Invariant 7: the dead letters added are exactly the poison injected, once per consumer group
-/// it is poison to.
-fn check_dead_letters(added: &BTreeSet<DeadLetter>, poison: &[Poison]) -> Vec<Violation> {
-    let expected: BTreeSet<DeadLetter> = poison
-        .iter()
-        .flat_map(|p| {
-            p.groups
-                .iter()
-                .map(|group| ((*group).to_owned(), p.topic.clone(), p.partition, p.offset))
-        })
-        .collect();
-    let missing = expected
-        .difference(added)
-        .map(|(group, topic, partition, offset)| Violation {
-            invariant: 7,
-            subject: format!("{group}.dlq"),
-            facts: format!("poison at {topic}/{partition}@{offset} is not in it"),
-        });
-    let unexpected = added
-        .difference(&expected)
-        .map(|(group, topic, partition, offset)| Violation {
-            invariant: 7,
-            subject: format!("{group}.dlq"),
-            facts: format!("holds {topic}/{partition}@{offset}, which is no injected poison"),
-        });
-    missing.chain(unexpected).collect()
-}
-
-fn no_effect(scenario: &str, facts: &str) -> Violation {
-    Violation {
-        invariant: 0,
-        subject: format!("scenario {scenario}"),
-        facts: format!("the fault had no visible effect, so it proved nothing: {facts}"),
-    }
-}
-
-/// A scenario proves something only if its fault showed: invariant "0" says it did not.
-fn check_fault_took_effect(name: &str, outcome: &Outcome, settings: &Settings) -> Vec<Violation> {
-    let mut violations = Vec::new();
-    match name {
-        "gateway-latency" if outcome.breaker_transitions == 0 => {
-            violations.push(no_effect(name, "the breaker never opened"));
-        }
-        "gateway-down" if !outcome.cancelled.contains_key("payment_unavailable") => {
-            violations.push(no_effect(
-                name,
-                "no order was cancelled payment_unavailable",
-            ));
-        }
-        "broker-outage" if outcome.max_backlog == 0 => {
-            violations.push(no_effect(name, "the outboxes never grew"));
-        }
-        "postgres-cut" | "postgres-outage-long" => {
-            if name == "postgres-outage-long"
-                && outcome.max_saga_ms < settings.postgres_outage_long.as_millis() as u64
-            {
-                violations.push(no_effect(name, "no saga was in flight across the outage"));
-            }
-            let refused: u64 = outcome.rejected.values().sum();
-            if refused == 0 {
-                violations.push(no_effect(name, "no request was refused"));
-            }
-            if let Some((kind, count)) = outcome
-                .rejected
-                .iter()
-                .find(|(kind, _)| *kind != "HTTP 503")
-            {
-                violations.push(Violation {
-                    invariant: 0,
-                    subject: format!("scenario {name}"),
-                    facts: format!("{count} request(s) failed with {kind}, not a clean 503"),
-                });
-            }
-        }
-        _ => {}
-    }
-    violations
-}
-
-/// Samples, once a second while a scenario runs, the breaker's transitions (summing increases,
-/// so a restarted payment service's reset counter loses nothing) and the outbox backlog.
-struct Sampler {
-    transitions: Arc<AtomicU64>,
-    backlog: Arc<AtomicU64>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Sampler {
-    fn start(payment: String, auditor: Auditor) -> Self {
-        let transitions = Arc::new(AtomicU64::new(0));
-        let backlog = Arc::new(AtomicU64::new(0));
-        let (seen, biggest) = (transitions.clone(), backlog.clone());
-        let task = tokio::spawn(async move {
-            let http = reqwest::Client::new();
-            let mut last: Option<u64> = None;
-            loop {
-                if let Ok(now) = breaker_transitions(&http, &payment).await {
-                    let increase = match last {
-                        Some(before) if now >= before => now - before,
-                        // A restart reset the counter.
-                        Some(_) => now,
-                        None => 0,
-                    };
-                    seen.fetch_add(increase, Ordering::Relaxed);
-                    last = Some(now);
-                }
-                if let Ok(unpublished) = auditor.backlog().await {
-                    biggest.fetch_max(unpublished, Ordering::Relaxed);
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        });
-        Self {
-            transitions,
-            backlog,
-            task,
-        }
-    }
-
-    async fn stop(self) -> (u64, i64) {
-        self.task.abort();
-        let _ = self.task.await;
-        (
-            self.transitions.load(Ordering::Relaxed),
-            self.backlog.load(Ordering::Relaxed) as i64,
-        )
-    }
-}
-
-/// The sum of `circuit_breaker_transitions_total` in the payment service's metrics.
-async fn breaker_transitions(http: &reqwest::Client, payment: &str) -> anyhow::Result<u64> {
-    let text = http
-        .get(format!("{payment}/metrics"))
-        .timeout(Duration::from_secs(2))
-        .send()
-        .await?
-        .text()
-        .await?;
-    Ok(text
-        .lines()
-        .filter(|line| line.starts_with("circuit_breaker_transitions_total"))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64)
 }

@@ -9,8 +9,8 @@
 //! One task per assigned partition keeps one order's events in order while partitions run in
 //! parallel. Transient failures are retried in place with backoff; poison (undecodable, a
 //! version the handler cannot read, invalid data) and exhausted retries go to `<group>.dlq` with
-//! the error in headers (`dlq`), and the partition moves on. `handler` holds what a service
-//! implements, `config` what a consumer reads and how it retries.
+//! the error in headers (`dlq`), and the partition moves on. `worker` is a partition's task,
+//! `handler` holds what a service implements, `config` what a consumer reads and how it retries.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,26 +21,24 @@ use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
 use rdkafka::message::{Message, OwnedMessage};
-use rdkafka::producer::FutureProducer;
 use rdkafka::{ClientConfig, ClientContext};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
-use tracing::Instrument;
 
 use platform::Shutdown;
 
-use crate::envelope::{DecodeError, Event};
 use crate::kafka;
-use crate::trace::TraceContext;
 
 mod config;
 mod dlq;
 mod handler;
+mod worker;
 
 pub use config::{ConsumerConfig, dlq_topic};
 pub use dlq::DLQ_PAYLOAD_LIMIT;
 pub use handler::{Handler, HandlerError, Upcaster};
+use worker::Runtime;
 
 /// Counts rebalances. A message read before the latest revocation is dropped by its worker:
 /// the partition resumes from its committed offset wherever it is assigned now.
@@ -232,234 +230,5 @@ fn store_offset(consumer: &Kafka, topic: &str, partition: i32, offset: i64) {
         // The partition was revoked meanwhile; its next owner re-reads from the committed
         // offset and the inbox skips what this one applied.
         tracing::debug!(%error, "offset not stored");
-    }
-}
-
-struct Runtime<H> {
-    config: ConsumerConfig,
-    pool: PgPool,
-    handler: Arc<H>,
-    /// Where workers report processed messages; `run` stores their offsets.
-    done: mpsc::UnboundedSender<Done>,
-    producer: FutureProducer,
-    generation: Arc<AtomicU64>,
-    shutdown: Shutdown,
-}
-
-/// How one message ended.
-enum Outcome {
-    Applied,
-    Duplicate,
-    /// A type the handler ignores: nothing written.
-    Ignored,
-    /// Poison, or retries exhausted: to the DLQ.
-    DeadLetter {
-        error: String,
-        attempts: u32,
-    },
-    /// Shutdown came during retries: leave the offset, the next owner re-reads it.
-    Abandoned,
-}
-
-impl<H: Handler> Runtime<H> {
-    async fn partition_worker(self: Arc<Self>, mut messages: mpsc::Receiver<(u64, OwnedMessage)>) {
-        loop {
-            let (generation, message) = tokio::select! {
-                _ = self.shutdown.wait() => return,
-                next = messages.recv() => match next {
-                    Some(next) => next,
-                    None => return,
-                },
-            };
-            if generation != self.generation.load(Ordering::SeqCst) {
-                continue;
-            }
-            let span = tracing::info_span!(
-                "message",
-                topic = message.topic(),
-                partition = message.partition(),
-                offset = message.offset(),
-                event_type = tracing::field::Empty,
-                order_id = tracing::field::Empty,
-                trace_id = tracing::field::Empty,
-            );
-            if !self.process(&message).instrument(span).await {
-                return;
-            }
-        }
-    }
-
-    /// Handles one message to the end; returns false when shutdown interrupted it.
-    async fn process(&self, message: &OwnedMessage) -> bool {
-        let (outcome, event) = match Event::decode(message).and_then(|e| self.upcast(e)) {
-            Err(error) => (
-                Outcome::DeadLetter {
-                    error: error.to_string(),
-                    attempts: 1,
-                },
-                None,
-            ),
-            Ok(event) => {
-                let span = tracing::Span::current();
-                span.record("event_type", event.event_type.as_str());
-                span.record("order_id", event.subject.as_str());
-                let trace =
-                    TraceContext::parse(&event.traceparent).unwrap_or_else(TraceContext::new_root);
-                span.record("trace_id", format!("{:032x}", trace.trace_id));
-                let outcome = if self.handler.ignores(&event.event_type) {
-                    Outcome::Ignored
-                } else {
-                    trace.child().scope(self.apply(message, &event)).await
-                };
-                (outcome, Some(event))
-            }
-        };
-        let service = self.config.service.clone();
-        match outcome {
-            Outcome::Applied => {
-                let event_type = event.map(|e| e.event_type).unwrap_or_default();
-                metrics::counter!("inbox_processed_total", "service" => service, "type" => event_type)
-                    .increment(1);
-            }
-            Outcome::Duplicate => {
-                tracing::debug!("duplicate event skipped");
-                metrics::counter!("inbox_duplicates_total", "service" => service).increment(1);
-            }
-            Outcome::Ignored => {
-                metrics::counter!("inbox_ignored_total", "service" => service).increment(1);
-            }
-            Outcome::DeadLetter { error, attempts } => {
-                tracing::error!(%error, attempts, "message dead-lettered");
-                if !self.dead_letter(message, &error, attempts).await {
-                    return false;
-                }
-                if let Some(event) = &event {
-                    // Remembered so a redelivery is not dead-lettered twice.
-                    let _ = self.record(message, event, true).await;
-                }
-            }
-            Outcome::Abandoned => return false,
-        }
-        let done = (
-            message.topic().to_owned(),
-            message.partition(),
-            message.offset(),
-        );
-        // Only fails once `run` stopped listening, when nothing is stored any more.
-        let _ = self.done.send(done);
-        true
-    }
-
-    fn upcast(&self, mut event: Event) -> Result<Event, DecodeError> {
-        let mut steps = 0;
-        while let Some(upcaster) = self.config.upcasters.get(&event.event_type) {
-            steps += 1;
-            if steps > 16 {
-                return Err(DecodeError::InvalidHeader {
-                    header: "ce_type",
-                    reason: "upcasters loop".into(),
-                });
-            }
-            upcaster(&mut event).map_err(|reason| DecodeError::InvalidHeader {
-                header: "ce_type",
-                reason,
-            })?;
-        }
-        Ok(event)
-    }
-
-    /// Applies `event` once, retrying transient failures in place. While the database is
-    /// unreachable the partition waits here, its offset unstored, for as long as it takes:
-    /// those waits count no attempt.
-    async fn apply(&self, message: &OwnedMessage, event: &Event) -> Outcome {
-        let mut attempt = 0;
-        let mut waits = 0;
-        loop {
-            let error = match self.try_apply(message, event).await {
-                Ok(true) => return Outcome::Applied,
-                Ok(false) => return Outcome::Duplicate,
-                Err(HandlerError::Poison(error)) => {
-                    return Outcome::DeadLetter {
-                        error: format!("{error:#}"),
-                        attempts: attempt + 1,
-                    };
-                }
-                Err(HandlerError::Unavailable(error)) => {
-                    waits += 1;
-                    if waits == 1 || waits % 20 == 0 {
-                        tracing::warn!(
-                            error = format!("{error:#}"),
-                            waits,
-                            "database unavailable: the partition waits for it"
-                        );
-                    }
-                    tokio::select! {
-                        _ = self.shutdown.wait() => return Outcome::Abandoned,
-                        _ = tokio::time::sleep(self.config.retry.delay(waits)) => {}
-                    }
-                    continue;
-                }
-                Err(HandlerError::Transient(error)) => error,
-            };
-            attempt += 1;
-            if attempt >= self.config.retry.max_attempts {
-                return Outcome::DeadLetter {
-                    error: format!("retries exhausted: {error:#}"),
-                    attempts: attempt,
-                };
-            }
-            tracing::warn!(
-                error = format!("{error:#}"),
-                attempt,
-                "handler failed, retrying"
-            );
-            tokio::select! {
-                _ = self.shutdown.wait() => return Outcome::Abandoned,
-                _ = tokio::time::sleep(self.config.retry.delay(attempt)) => {}
-            }
-        }
-    }
-
-    /// One inbox transaction. `Ok(false)`: the event was applied before.
-    async fn try_apply(&self, message: &OwnedMessage, event: &Event) -> Result<bool, HandlerError> {
-        let mut tx = self.pool.begin().await?;
-        if !self.record_in(&mut tx, message, event, false).await? {
-            return Ok(false);
-        }
-        self.handler.handle(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(true)
-    }
-
-    async fn record(
-        &self,
-        message: &OwnedMessage,
-        event: &Event,
-        dead: bool,
-    ) -> sqlx::Result<bool> {
-        let mut conn = self.pool.acquire().await?;
-        self.record_in(&mut conn, message, event, dead).await
-    }
-
-    async fn record_in(
-        &self,
-        conn: &mut PgConnection,
-        message: &OwnedMessage,
-        event: &Event,
-        dead: bool,
-    ) -> sqlx::Result<bool> {
-        let inserted = sqlx::query(
-            "insert into inbox (event_id, event_type, topic, kafka_partition, kafka_offset, dead_lettered)
-             values ($1, $2, $3, $4, $5, $6) on conflict (event_id) do nothing",
-        )
-        .bind(event.id)
-        .bind(&event.event_type)
-        .bind(message.topic())
-        .bind(message.partition())
-        .bind(message.offset())
-        .bind(dead)
-        .execute(conn)
-        .await?;
-        Ok(inserted.rows_affected() == 1)
     }
 }
