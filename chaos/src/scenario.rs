@@ -14,6 +14,7 @@ use serde_json::json;
 use crate::audit::{Auditor, Scope, Violation, differences};
 use crate::control::Processes;
 use crate::target::Target;
+use events::Participant;
 
 mod evidence;
 mod poison;
@@ -21,26 +22,71 @@ mod poison;
 use evidence::{Sampler, check_fault_took_effect, no_effect};
 use poison::{Poison, check_dead_letters, dead_letters, poison};
 
-/// Every scenario, in the order `make chaos` runs them: the infrastructure's faults, a kill of
-/// each participant (`kill-order`, ...), then replay, poison and a broker kill.
-pub fn scenarios() -> Vec<String> {
-    let faults = [
-        "gateway-latency",
-        "gateway-down",
-        "broker-outage",
-        "postgres-cut",
-        "postgres-outage-long",
-    ];
-    let kills = events::PARTICIPANTS
-        .iter()
-        .map(|participant| format!("kill-{}", participant.name));
-    let last = ["replay", "poison", "broker-kill"];
-    faults
-        .map(str::to_owned)
+/// A failure scenario (SPEC section 7); its name is what `--scenario` takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scenario {
+    GatewayLatency,
+    GatewayDown,
+    BrokerOutage,
+    PostgresCut,
+    PostgresOutageLong,
+    /// SIGKILL a participant under load, restart it.
+    Kill(&'static Participant),
+    Replay,
+    Poison,
+    BrokerKill,
+}
+
+impl Scenario {
+    /// Every scenario, in the order `make chaos` runs them: the infrastructure's faults, a kill
+    /// of each participant, then replay, poison and a broker kill.
+    pub fn all() -> Vec<Self> {
+        use Scenario::*;
+        let kills = events::PARTICIPANTS.iter().map(Kill);
+        [
+            GatewayLatency,
+            GatewayDown,
+            BrokerOutage,
+            PostgresCut,
+            PostgresOutageLong,
+        ]
         .into_iter()
         .chain(kills)
-        .chain(last.map(str::to_owned))
+        .chain([Replay, Poison, BrokerKill])
         .collect()
+    }
+}
+
+impl std::fmt::Display for Scenario {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            Self::GatewayLatency => "gateway-latency",
+            Self::GatewayDown => "gateway-down",
+            Self::BrokerOutage => "broker-outage",
+            Self::PostgresCut => "postgres-cut",
+            Self::PostgresOutageLong => "postgres-outage-long",
+            Self::Kill(participant) => return write!(f, "kill-{}", participant.name),
+            Self::Replay => "replay",
+            Self::Poison => "poison",
+            Self::BrokerKill => "broker-kill",
+        };
+        f.write_str(name)
+    }
+}
+
+impl std::str::FromStr for Scenario {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        let all = Self::all();
+        all.iter()
+            .find(|scenario| scenario.to_string() == name)
+            .copied()
+            .ok_or_else(|| {
+                let names: Vec<String> = all.iter().map(ToString::to_string).collect();
+                format!("no scenario `{name}`; there are: {}", names.join(", "))
+            })
+    }
 }
 
 /// How hard and how long: `Settings::full()` for `make chaos`, smaller ones in tests.
@@ -111,24 +157,19 @@ pub struct Outcome {
     pub skipped: Option<String>,
 }
 
-/// Runs `name` against `target`.
+/// Runs `scenario` against `target`.
 pub async fn run<P: Processes>(
-    name: &str,
+    scenario: Scenario,
     target: &Target,
     processes: &mut P,
     settings: &Settings,
 ) -> anyhow::Result<Outcome> {
-    let all = scenarios();
-    anyhow::ensure!(
-        all.iter().any(|known| known == name),
-        "no scenario `{name}`; there are: {}",
-        all.join(", ")
-    );
+    let name = &scenario.to_string();
     let mut outcome = Outcome {
         scenario: name.to_owned(),
         ..Outcome::default()
     };
-    if name == "broker-kill" && !processes.durable_broker() {
+    if scenario == Scenario::BrokerKill && !processes.durable_broker() {
         outcome.skipped = Some("the broker keeps its data in memory".into());
         println!("==> {name}: skipped: the broker does not keep its data across a kill");
         return Ok(outcome);
@@ -164,7 +205,7 @@ pub async fn run<P: Processes>(
     let lead = config.duration / 4;
     let (recorder, injected) = tokio::join!(load::run(&client, &config), async {
         tokio::time::sleep(lead).await;
-        inject(name, target, &toxiproxy, &client, processes, settings).await
+        inject(scenario, target, &toxiproxy, &client, processes, settings).await
     });
     let recorder = recorder?;
     let injected = injected?;
@@ -182,7 +223,7 @@ pub async fn run<P: Processes>(
         .wait_clean(&scope, settings.patience, settings.settle)
         .await?;
 
-    if name == "replay" && violations.is_empty() {
+    if scenario == Scenario::Replay && violations.is_empty() {
         violations.extend(replay_everything(target, &auditor, &scope, settings).await?);
     }
 
@@ -200,7 +241,7 @@ pub async fn run<P: Processes>(
     outcome.confirmed = stats.confirmed;
     outcome.cancelled = stats.cancelled;
     outcome.max_saga_ms = stats.max_saga_ms;
-    violations.extend(check_fault_took_effect(name, &outcome, settings));
+    violations.extend(check_fault_took_effect(scenario, &outcome, settings));
     outcome.violations = violations;
     outcome.seconds = started.elapsed().as_secs_f64();
     step(
@@ -236,7 +277,7 @@ struct Injected {
 }
 
 async fn inject<P: Processes>(
-    name: &str,
+    scenario: Scenario,
     target: &Target,
     toxiproxy: &toxiproxy::Client,
     client: &Client,
@@ -244,8 +285,8 @@ async fn inject<P: Processes>(
     settings: &Settings,
 ) -> anyhow::Result<Injected> {
     let mut injected = Injected::default();
-    match name {
-        "gateway-latency" => {
+    match scenario {
+        Scenario::GatewayLatency => {
             act(&format!(
                 "gateway calls take 3 s for {:?}",
                 settings.gateway_latency
@@ -259,7 +300,7 @@ async fn inject<P: Processes>(
                 .await?;
             act("gateway latency healed");
         }
-        "gateway-down" => {
+        Scenario::GatewayDown => {
             let half = settings.gateway_down / 2;
             act(&format!("gateway answers 503 for {half:?}"));
             client.gateway_faults(Some(json!({"down": true}))).await?;
@@ -271,13 +312,13 @@ async fn inject<P: Processes>(
             client.gateway_faults(None).await?;
             act("gateway back");
         }
-        "broker-outage" => {
+        Scenario::BrokerOutage => {
             cut(toxiproxy, "kafka", settings.broker_outage).await?;
         }
-        "postgres-cut" => {
+        Scenario::PostgresCut => {
             cut(toxiproxy, "postgres", settings.postgres_cut).await?;
         }
-        "postgres-outage-long" => {
+        Scenario::PostgresOutageLong => {
             // At 10/s a saga takes about 0.1 s, so hardly one would be in flight when Postgres
             // goes. Payments slowed to 1 s (below the breaker's slow-call threshold) hold ten.
             act("gateway calls take 1 s, so sagas are in flight when Postgres goes");
@@ -290,10 +331,10 @@ async fn inject<P: Processes>(
                 .remove_toxic("payment_gateway", "slow_gateway")
                 .await?;
         }
-        "replay" => {
+        Scenario::Replay => {
             // The replay itself runs once the load has drained, so its effect can be measured.
         }
-        "poison" => {
+        Scenario::Poison => {
             injected.poison = poison(&target.brokers).await?;
             act(&format!(
                 "produced {} messages (undecodable, a version no consumer reads, a type added \
@@ -306,15 +347,15 @@ async fn inject<P: Processes>(
                     .sum::<usize>()
             ));
         }
-        "broker-kill" => {
+        Scenario::BrokerKill => {
             act("SIGKILL broker");
             processes.kill("broker").await?;
             tokio::time::sleep(settings.kill_down).await;
             processes.restart("broker").await?;
             act("broker restarted on its durable storage");
         }
-        kill => {
-            let service = kill.trim_start_matches("kill-");
+        Scenario::Kill(participant) => {
+            let service = participant.name;
             act(&format!("SIGKILL {service}"));
             processes.kill(service).await?;
             tokio::time::sleep(settings.kill_down).await;

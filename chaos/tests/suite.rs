@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chaos::audit::{Auditor, Scope};
 use chaos::control::Processes;
-use chaos::scenario::{self, Settings};
+use chaos::scenario::{self, Scenario, Settings};
 use chaos::target::Target;
 use events::participants::consumers_of;
 use loadtest::Endpoints;
@@ -190,12 +190,12 @@ async fn every_scenario_keeps_every_invariant_and_the_auditor_catches_each_viola
     // `SCENARIO=replay cargo test -p chaos --test suite` runs one scenario.
     let only = std::env::var("SCENARIO").ok();
     let mut outcomes = Vec::new();
-    for name in scenario::scenarios()
-        .into_iter()
-        .filter(|name| only.as_deref().is_none_or(|only| only == name))
-    {
+    for scenario in Scenario::all().into_iter().filter(|scenario| {
+        only.as_deref()
+            .is_none_or(|only| only == scenario.to_string())
+    }) {
         outcomes.push(
-            scenario::run(&name, &target, &mut system, &settings())
+            scenario::run(scenario, &target, &mut system, &settings())
                 .await
                 .unwrap(),
         );

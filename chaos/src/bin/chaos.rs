@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use chaos::audit::{Auditor, Scope, Violation};
 use chaos::control::{Compose, NativeStack, Processes};
-use chaos::scenario::{self, Outcome, Settings};
+use chaos::scenario::{self, Outcome, Scenario, Settings};
 use chaos::target::Target;
+use clap::builder::TypedValueParser as _;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -21,8 +22,8 @@ enum Command {
     /// Run the scenarios (all, or one), print a table, write the report; exit 1 on a violation.
     Run {
         /// One scenario by name; all when absent.
-        #[arg(long, env = "SCENARIO", value_parser = clap::builder::PossibleValuesParser::new(scenario::scenarios()))]
-        scenario: Option<String>,
+        #[arg(long, env = "SCENARIO", value_parser = scenario_names())]
+        scenario: Option<Scenario>,
         /// Orders per second of background load.
         #[arg(long, env = "CHAOS_RATE", default_value_t = 10.0)]
         rate: f64,
@@ -76,12 +77,12 @@ async fn main() -> anyhow::Result<()> {
         } => {
             anyhow::ensure!(rate > 0.0 && orders > 0, "rate and orders must be positive");
             let settings = Settings::full(rate, orders);
-            let names = scenario.map_or_else(scenario::scenarios, |name| vec![name]);
+            let scenarios = scenario.map_or_else(Scenario::all, |one| vec![one]);
             let outcomes = if compose {
-                run_all(&names, &target, &mut Compose, &settings).await?
+                run_all(&scenarios, &target, &mut Compose, &settings).await?
             } else {
                 run_all(
-                    &names,
+                    &scenarios,
                     &target,
                     &mut NativeStack::new(stack_dir)?,
                     &settings,
@@ -100,25 +101,34 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--scenario`'s values, listed in `--help` and in the error for an unknown one.
+fn scenario_names() -> impl clap::builder::TypedValueParser<Value = Scenario> {
+    let names: Vec<String> = Scenario::all().iter().map(ToString::to_string).collect();
+    clap::builder::PossibleValuesParser::new(names).map(|name| {
+        name.parse::<Scenario>()
+            .expect("one of the names just listed")
+    })
+}
+
 async fn run_all<P: Processes>(
-    names: &[String],
+    scenarios: &[Scenario],
     target: &Target,
     processes: &mut P,
     settings: &Settings,
 ) -> anyhow::Result<Vec<Outcome>> {
     let mut outcomes = Vec::new();
-    for name in names {
+    for &scenario in scenarios {
         // A scenario that cannot finish (the system did not come back) is a failure to report,
         // not a reason to skip the rest.
-        let outcome = scenario::run(name, target, processes, settings)
+        let outcome = scenario::run(scenario, target, processes, settings)
             .await
             .unwrap_or_else(|error| {
-                println!("==> {name}: could not finish: {error:#}");
+                println!("==> {scenario}: could not finish: {error:#}");
                 Outcome {
-                    scenario: name.clone(),
+                    scenario: scenario.to_string(),
                     violations: vec![Violation {
                         invariant: 0,
-                        subject: format!("scenario {name}"),
+                        subject: format!("scenario {scenario}"),
                         facts: format!("could not finish: {error:#}"),
                     }],
                     ..Outcome::default()

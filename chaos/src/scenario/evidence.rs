@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::audit::{Auditor, Violation};
 
-use super::{Outcome, Settings};
+use super::{Outcome, Scenario, Settings};
 
 pub(super) fn no_effect(scenario: &str, facts: &str) -> Violation {
     Violation {
@@ -19,26 +19,27 @@ pub(super) fn no_effect(scenario: &str, facts: &str) -> Violation {
 
 /// A scenario proves something only if its fault showed: invariant "0" says it did not.
 pub(super) fn check_fault_took_effect(
-    name: &str,
+    scenario: Scenario,
     outcome: &Outcome,
     settings: &Settings,
 ) -> Vec<Violation> {
     let mut violations = Vec::new();
-    match name {
-        "gateway-latency" if outcome.breaker_transitions == 0 => {
+    let name = &scenario.to_string();
+    match scenario {
+        Scenario::GatewayLatency if outcome.breaker_transitions == 0 => {
             violations.push(no_effect(name, "the breaker never opened"));
         }
-        "gateway-down" if !outcome.cancelled.contains_key("payment_unavailable") => {
+        Scenario::GatewayDown if !outcome.cancelled.contains_key("payment_unavailable") => {
             violations.push(no_effect(
                 name,
                 "no order was cancelled payment_unavailable",
             ));
         }
-        "broker-outage" if outcome.max_backlog == 0 => {
+        Scenario::BrokerOutage if outcome.max_backlog == 0 => {
             violations.push(no_effect(name, "the outboxes never grew"));
         }
-        "postgres-cut" | "postgres-outage-long" => {
-            if name == "postgres-outage-long"
+        Scenario::PostgresCut | Scenario::PostgresOutageLong => {
+            if scenario == Scenario::PostgresOutageLong
                 && outcome.max_saga_ms < settings.postgres_outage_long.as_millis() as u64
             {
                 violations.push(no_effect(name, "no saga was in flight across the outage"));

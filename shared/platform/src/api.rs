@@ -1,6 +1,7 @@
 //! The HTTP error contract every service keeps (SPEC section 3): errors are
 //! `{"error": "<code>", "message": "...", "field": "<path>"?}`, bad input is a 4xx naming the
-//! field, and a 5xx body says nothing internal (the cause is logged once, here).
+//! field, and a 5xx body says nothing internal (its cause is logged once, when the response is
+//! made).
 
 use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;
@@ -23,6 +24,10 @@ pub struct ApiError {
     /// The field, parameter or header at fault (`lines[0].quantity`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// What the log says of a 5xx, never the client: logged once, when the response is made.
+    #[serde(skip)]
+    #[schema(ignore)]
+    cause: Option<String>,
 }
 
 /// The most of a message an error body carries. Messages may quote client text (serde's do),
@@ -45,6 +50,7 @@ impl ApiError {
             code,
             message,
             field: None,
+            cause: None,
         }
     }
 
@@ -65,27 +71,34 @@ impl ApiError {
     /// 500 for what cannot happen unless the code is wrong, logging `what`; the client learns
     /// nothing internal.
     pub fn bug(what: &str) -> Self {
-        tracing::error!(what, "request failed");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error",
-        )
+        Self::internal_because(what.to_owned())
     }
 
     /// 500, logging `error` with its cause chain; the client learns nothing internal.
     pub fn internal(error: &(dyn std::error::Error + 'static)) -> Self {
-        tracing::error!(error = %Chain(error), "request failed");
-        Self::new(
+        Self::internal_because(Chain(error).to_string())
+    }
+
+    fn internal_because(cause: String) -> Self {
+        let mut error = Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
             "internal error",
-        )
+        );
+        error.cause = Some(cause);
+        error
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let Some(cause) = &self.cause {
+            if self.status == StatusCode::SERVICE_UNAVAILABLE {
+                tracing::warn!(cause, "request refused");
+            } else {
+                tracing::error!(cause, "request failed");
+            }
+        }
         (self.status, axum::Json(&self)).into_response()
     }
 }
@@ -95,12 +108,13 @@ impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
         match &error {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                tracing::warn!(error = %Chain(&error), "database unavailable");
-                Self::new(
+                let mut unavailable = Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",
                     "the service cannot reach its database; retry later",
-                )
+                );
+                unavailable.cause = Some(format!("database unavailable: {}", Chain(&error)));
+                unavailable
             }
             _ => Self::internal(&error),
         }

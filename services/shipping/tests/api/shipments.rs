@@ -91,7 +91,10 @@ async fn a_cancellation_before_the_payment_leaves_a_tombstone_so_nothing_ships()
     let app = TestApp::spawn::<Shipping>().await;
     let order_id = Uuid::now_v7();
 
-    app.publish(ORDER_EVENTS, &cancelled(order_id)).await;
+    // The topics are read in parallel: the cancellation is applied before the payment is sent.
+    let cancellation = cancelled(order_id);
+    app.publish(ORDER_EVENTS, &cancellation).await;
+    app.wait_applied("shipping", &[cancellation.id]).await;
     let late = paid(order_id, "DE");
     app.publish(PAYMENT_EVENTS, &late).await;
 
