@@ -116,8 +116,9 @@ pub fn find(name: &str) -> Option<&'static Participant> {
     PARTICIPANTS.iter().find(|p| p.name == name)
 }
 
-/// The participant called `name`, which the code itself spells: panics if there is none.
-pub fn named(name: &str) -> &'static Participant {
+/// The participant called `name`, in tests: panics if there is none.
+#[cfg(test)]
+pub(crate) fn named(name: &str) -> &'static Participant {
     find(name).unwrap_or_else(|| panic!("no participant `{name}` in PARTICIPANTS"))
 }
 
