@@ -5,7 +5,7 @@
 //! `scenario` checks it around each run.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -59,11 +59,9 @@ pub struct Scope {
 #[derive(Clone, Debug)]
 pub struct Auditor {
     pool: PgPool,
+    /// Each participant's own invariants: (its `invariants.sql`, the query in it).
+    own: Vec<(PathBuf, String)>,
 }
-
-/// Where each participant's migrations (and its `invariants.sql`) live.
-static MIGRATIONS: std::sync::LazyLock<std::path::PathBuf> =
-    std::sync::LazyLock::new(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations"));
 
 impl Auditor {
     pub async fn connect(admin_url: &str) -> anyhow::Result<Self> {
@@ -75,7 +73,13 @@ impl Auditor {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+        let own = PARTICIPANTS
+            .iter()
+            .map(|p| migrations.join(p.name).join("invariants.sql"))
+            .filter_map(|path| Some((path.clone(), std::fs::read_to_string(path).ok()?)))
+            .collect();
+        Ok(Self { pool, own })
     }
 
     /// Every violation in `scope`, invariants 1-6.
@@ -96,12 +100,8 @@ impl Auditor {
         scope: &Scope,
         violations: &mut Vec<Violation>,
     ) -> anyhow::Result<()> {
-        for participant in PARTICIPANTS {
-            let path = MIGRATIONS.join(participant.name).join("invariants.sql");
-            let Ok(query) = std::fs::read_to_string(&path) else {
-                continue;
-            };
-            let broken: Vec<(i32, String, String)> = sqlx::query_as(&query)
+        for (path, query) in &self.own {
+            let broken: Vec<(i32, String, String)> = sqlx::query_as(query)
                 .bind(scope.since)
                 .bind(&scope.accepted)
                 .fetch_all(&self.pool)
