@@ -99,6 +99,11 @@ impl Cluster {
                 "unix_socket_directories=",
             ])
             .args(["-c", "max_connections=400", "-c", "shared_buffers=256MB"]);
+        // Statement counts by role, for `make bench` and for you (`create extension
+        // pg_stat_statements`, then `select * from pg_stat_statements`), where the server has it.
+        if self.bin_dir.join("../lib/pg_stat_statements.so").exists() {
+            command.args(["-c", "shared_preload_libraries=pg_stat_statements"]);
+        }
         if !durable {
             command.args([
                 "-c",
