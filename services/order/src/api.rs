@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use events::{OrderPlaced, types};
 use platform::api::{ApiError, JsonBody, Path, Query, from_value};
 use serde::Deserialize;
@@ -56,32 +57,48 @@ async fn place(
 
     let order_id = Uuid::now_v7();
     tracing::Span::current().record("order_id", order_id.to_string());
+    let lines = json!(order.lines);
+    let shipping_address = json!(order.shipping_address);
     let mut tx = state.pool.begin().await?;
-    let inserted = sqlx::query(
+    let created_at: Option<DateTime<Utc>> = sqlx::query_scalar(
         "insert into orders (id, customer_id, status, total_cents, lines, shipping_address,
                              idempotency_key, request_fingerprint, deadline_at)
          values ($1, $2, 'PENDING', $3, $4, $5, $6, $7, now() + make_interval(secs => $8))
-         on conflict (idempotency_key) do nothing",
+         on conflict (idempotency_key) do nothing
+         returning created_at",
     )
     .bind(order_id)
     .bind(order.customer_id)
     .bind(order.total_cents)
-    .bind(json!(order.lines))
-    .bind(json!(order.shipping_address))
+    .bind(&lines)
+    .bind(&shipping_address)
     .bind(&key)
     .bind(&fingerprint)
     .bind(state.saga_deadline.as_secs_f64())
-    .execute(&mut *tx)
+    .fetch_optional(&mut *tx)
     .await?;
-    if inserted.rows_affected() == 0 {
+    let Some(created_at) = created_at else {
         // A concurrent request with the same key won the race.
         drop(tx);
         let key = key.unwrap_or_default();
         return replay(&state, &key, &fingerprint)
             .await?
             .ok_or_else(|| ApiError::bug("the order of a conflicting Idempotency-Key is missing"));
-    }
-    orders::add_timeline(&mut tx, order_id, "OrderPlaced", None).await?;
+    };
+    let placed = orders::add_timeline(&mut tx, order_id, "OrderPlaced", None).await?;
+    // The answer is built from what was written: no read after the commit.
+    let view = OrderView {
+        id: order_id,
+        customer_id: order.customer_id,
+        status: Status::Pending,
+        cancel_reason: None,
+        total_cents: order.total_cents,
+        lines,
+        shipping_address,
+        created_at,
+        finished_at: None,
+        timeline: vec![placed],
+    };
     let event = OrderPlaced {
         order_id,
         customer_id: order.customer_id,
@@ -96,7 +113,7 @@ async fn place(
         .await?;
     tx.commit().await?;
     tracing::info!(total_cents = event.total_cents, "order placed");
-    accepted(&state, order_id).await
+    Ok(accepted(view))
 }
 
 /// The answer to a repeated Idempotency-Key: the order it placed, or 422 for another request.
@@ -112,7 +129,13 @@ async fn replay(
             .await?;
     match existing {
         None => Ok(None),
-        Some((id, Some(stored))) if stored == fingerprint => accepted(state, id).await.map(Some),
+        Some((id, Some(stored))) if stored == fingerprint => {
+            let mut conn = state.pool.acquire().await?;
+            let order = orders::find(&mut conn, id)
+                .await?
+                .ok_or_else(|| ApiError::bug("a replayed order is missing"))?;
+            Ok(Some(accepted(order)))
+        }
         Some(_) => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "idempotency_key_reused",
@@ -122,18 +145,15 @@ async fn replay(
     }
 }
 
-async fn accepted(state: &AppState, id: Uuid) -> Result<Response, ApiError> {
-    let mut conn = state.pool.acquire().await?;
-    let order = orders::find(&mut conn, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such order"))?;
-    let location = format!("/orders/{id}");
-    Ok((
+/// 202 with the order and its `Location`.
+fn accepted(order: OrderView) -> Response {
+    let location = format!("/orders/{}", order.id);
+    (
         StatusCode::ACCEPTED,
         [(header::LOCATION, location)],
         Json(order),
     )
-        .into_response())
+        .into_response()
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {

@@ -113,19 +113,22 @@ fn view(row: OrderRow, timeline: Vec<TimelineEntry>) -> OrderView {
     }
 }
 
+/// Adds `event` to the order's timeline; returns the entry as written.
 pub async fn add_timeline(
     conn: &mut PgConnection,
     order_id: Uuid,
     event: &str,
     detail: Option<&str>,
-) -> sqlx::Result<()> {
-    sqlx::query("insert into order_timeline (order_id, event, detail) values ($1, $2, $3)")
-        .bind(order_id)
-        .bind(event)
-        .bind(detail)
-        .execute(conn)
-        .await?;
-    Ok(())
+) -> sqlx::Result<TimelineEntry> {
+    sqlx::query_as(
+        "insert into order_timeline (order_id, event, detail) values ($1, $2, $3)
+         returning event, detail, at",
+    )
+    .bind(order_id)
+    .bind(event)
+    .bind(detail)
+    .fetch_one(conn)
+    .await
 }
 
 /// Whether `event` (e.g. `InventoryReleased`) is already in the order's timeline.
