@@ -74,25 +74,30 @@ fn defer_for(error: &GatewayError, attempts: i32) -> Duration {
     }
 }
 
-/// How often an idle loop looks for work that no notification announced: payments deferred to
-/// a later time, and anything missed while the listener reconnected.
+/// How often the first loop, when idle, looks for work that no notification announced:
+/// payments deferred to a later time, and anything missed while the listener reconnected. The
+/// other loops wait for notifications only: an idle worker costs one look per interval, not one
+/// per loop.
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
 impl Worker {
     /// Runs `concurrency` loops until `shutdown`. They wake on the `payments_due` notification
-    /// (a migration's trigger sends it when a payment becomes due) or every `POLL_INTERVAL`.
+    /// (a migration's trigger sends it when a payment becomes due); the first also every
+    /// `POLL_INTERVAL`, and wakes another when it finds work.
     pub async fn run(self, concurrency: usize, shutdown: Shutdown) {
         let due = Arc::new(Notify::new());
         let mut loops = tokio::task::JoinSet::new();
         loops.spawn(listen(self.pool.clone(), due.clone(), shutdown.clone()));
-        for _ in 0..concurrency {
+        for n in 0..concurrency {
             let (worker, due, shutdown) = (self.clone(), due.clone(), shutdown.clone());
-            loops.spawn(async move { worker.run_loop(&due, shutdown).await });
+            let poll = (n == 0).then_some(POLL_INTERVAL);
+            loops.spawn(async move { worker.run_loop(&due, poll, shutdown).await });
         }
         loops.join_all().await;
     }
 
-    async fn run_loop(&self, due: &Notify, shutdown: Shutdown) {
+    async fn run_loop(&self, due: &Notify, poll: Option<Duration>, shutdown: Shutdown) {
+        let mut polled = false;
         while !shutdown.is_triggered() {
             // Registered before looking, so a notification sent while it looks wakes it.
             let notified = due.notified();
@@ -105,11 +110,23 @@ impl Worker {
                     true
                 }
             };
+            if !idle && polled {
+                // Work that no notification announced (deferred payments fall due together):
+                // another loop shares it.
+                due.notify_one();
+            }
+            polled = false;
             if idle {
+                let poll_due = async {
+                    match poll {
+                        Some(interval) => tokio::time::sleep(interval).await,
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     _ = shutdown.wait() => return,
                     _ = notified => {}
-                    _ = tokio::time::sleep(POLL_INTERVAL) => {}
+                    _ = poll_due => polled = true,
                 }
             }
         }
