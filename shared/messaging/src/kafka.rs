@@ -9,8 +9,8 @@ use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::producer::FutureProducer;
 
 /// Partitions of every topic: the unit of consumer parallelism (three replicas of a service can
-/// each own one). Every fetch reads every partition it asks for, so more cost the broker on every
-/// delivery: with six, the saga's p50 at 50/s was 115 ms, with three 69 ms (`make bench`).
+/// each own one). Every fetch reads every partition it asks for, so each one more costs the broker
+/// on every delivery: the saga's p50 at 50/s was 115 ms with six, 88 ms with two (`make bench`).
 pub const PARTITIONS: i32 = 3;
 
 /// `fetch.wait.max.ms` of every consumer: how long the broker may hold a fetch that has nothing
