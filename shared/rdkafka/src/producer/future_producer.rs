@@ -448,7 +448,7 @@ mod tests {
         type DeliveryOpaque = Box<i32>;
 
         fn delivery(&self, _: &DeliveryResult<'_>, _: Self::DeliveryOpaque) {
-            unimplemented!()
+            panic!("not called in this test")
         }
     }
 
