@@ -284,7 +284,7 @@ impl Auditor {
                        order by o.id limit 20"#
                 ))
                 .bind(scope.since)
-                .bind(reacts_to)
+                .bind(reacts_to.iter().map(|t| t.as_str()).collect::<Vec<_>>())
                 .fetch_all(&self.pool)
                 .await?;
                 violations.extend(lost.into_iter().map(|(id, event_type, key)| Violation {

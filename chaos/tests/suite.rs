@@ -223,9 +223,9 @@ async fn every_scenario_keeps_every_invariant_and_the_auditor_catches_each_viola
         let expected: usize = events::TOPICS
             .iter()
             .map(|topic| {
-                let first = events::types::ALL
-                    .into_iter()
-                    .find(|t| events::participants::topic_of(t) == Some(topic))
+                let first = *events::EventType::ALL
+                    .iter()
+                    .find(|t| t.topic() == *topic)
                     .unwrap();
                 consumers_of(topic).count()
                     + consumers_of(topic)

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use events::{Failure, OrderRef, types};
+use events::{EventType, Failure, OrderRef};
 use messaging::Event;
 use rand::Rng;
 use rdkafka::TopicPartitionList;
@@ -233,12 +233,12 @@ async fn watch(consumer: StreamConsumer, pending: Pending, recorder: Arc<Mutex<R
         let Ok(event) = Event::decode(&message) else {
             continue;
         };
-        let outcome = match event.event_type.as_str() {
-            types::ORDER_CONFIRMED => event
+        let outcome = match event.event_type.parse() {
+            Ok(EventType::OrderConfirmed) => event
                 .data_as::<OrderRef>()
                 .ok()
                 .map(|r| (r.order_id, "CONFIRMED".to_owned())),
-            types::ORDER_CANCELLED => event
+            Ok(EventType::OrderCancelled) => event
                 .data_as::<Failure>()
                 .ok()
                 .map(|f| (f.order_id, format!("CANCELLED:{}", f.reason))),

@@ -33,11 +33,11 @@ pub(super) async fn poison(brokers: &str) -> anyhow::Result<Vec<Poison>> {
     let mut landed = Vec::new();
     for topic in events::TOPICS {
         let key = Uuid::now_v7().to_string();
-        let prefix = topic.trim_end_matches("events");
-        let known = events::types::ALL
-            .into_iter()
-            .find(|t| t.starts_with(prefix))
-            .expect("every topic carries a type");
+        let known = events::EventType::ALL
+            .iter()
+            .find(|t| t.topic() == topic)
+            .expect("every topic carries a type")
+            .as_str();
         let newer = format!(
             "{}.v99",
             known.rsplit_once(".v").map_or(known, |(name, _)| name)

@@ -6,7 +6,7 @@
 //!   late `OrderPlaced` reserves nothing.
 //! - `OrderConfirmed`: the held stock is sold (committed).
 
-use events::{Failure, InventoryReserved, OrderPlaced, OrderRef, reasons, types};
+use events::{EventType, Failure, InventoryReserved, OrderPlaced, OrderRef, reasons};
 use messaging::{Event, Handler, HandlerError, Outbox};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -15,14 +15,10 @@ use crate::stock::{self, Reservation};
 
 #[derive(Clone, Debug)]
 pub struct Handlers {
-    outbox: Outbox,
+    pub outbox: Outbox,
 }
 
 impl Handlers {
-    pub fn new(outbox: Outbox) -> Self {
-        Self { outbox }
-    }
-
     async fn reserve(&self, tx: &mut PgConnection, order: OrderPlaced) -> Result<(), HandlerError> {
         order.check().map_err(HandlerError::poison)?;
         let order_id = order.order_id;
@@ -39,19 +35,16 @@ impl Handlers {
                     shipping_address: order.shipping_address,
                 };
                 self.outbox
-                    .enqueue(tx, types::INVENTORY_RESERVED, order_id, &reserved)
+                    .enqueue(tx, EventType::InventoryReserved, order_id, &reserved)
                     .await?;
             }
             Some(short_sku) => {
                 tracing::info!(%order_id, sku = short_sku, "stock short, order rejected");
                 stock::insert_reservation(tx, order_id, Reservation::Rejected, &order.lines)
                     .await?;
-                let rejected = Failure {
-                    order_id,
-                    reason: reasons::OUT_OF_STOCK.to_owned(),
-                };
+                let rejected = Failure::new(order_id, reasons::OUT_OF_STOCK);
                 self.outbox
-                    .enqueue(tx, types::INVENTORY_REJECTED, order_id, &rejected)
+                    .enqueue(tx, EventType::InventoryRejected, order_id, &rejected)
                     .await?;
             }
         }
@@ -66,7 +59,7 @@ impl Handlers {
                 self.outbox
                     .enqueue(
                         tx,
-                        types::INVENTORY_RELEASED,
+                        EventType::InventoryReleased,
                         order_id,
                         &OrderRef { order_id },
                     )
@@ -89,12 +82,14 @@ impl Handlers {
 
 impl Handler for Handlers {
     async fn handle(&self, tx: &mut PgConnection, event: &Event) -> Result<(), HandlerError> {
-        match event.event_type.as_str() {
-            types::ORDER_PLACED => self.reserve(tx, event.data_as()?).await,
-            types::PAYMENT_FAILED | types::SHIPMENT_FAILED | types::ORDER_CANCELLED => {
-                self.release(tx, event.data_as::<Failure>()?.order_id).await
+        match event.event_type.parse() {
+            Ok(EventType::OrderPlaced) => self.reserve(tx, event.data_as()?).await,
+            Ok(
+                EventType::PaymentFailed | EventType::ShipmentFailed | EventType::OrderCancelled,
+            ) => self.release(tx, event.data_as::<Failure>()?.order_id).await,
+            Ok(EventType::OrderConfirmed) => {
+                self.commit(tx, event.data_as::<OrderRef>()?.order_id).await
             }
-            types::ORDER_CONFIRMED => self.commit(tx, event.data_as::<OrderRef>()?.order_id).await,
             _ => Err(HandlerError::unknown_type(event)),
         }
     }

@@ -47,7 +47,7 @@ impl participant::Service for Inventory {
             .context("cannot seed the catalogue")?;
         let outbox = messaging::Outbox::new(Self::NAME, events::INVENTORY_EVENTS);
         Ok(Parts::new(
-            handlers::Handlers::new(outbox),
+            handlers::Handlers { outbox },
             api::router(pool, &admin),
         ))
     }

@@ -1,7 +1,7 @@
 //! `OrderConfirmed` and `OrderCancelled` each record the order's one notice; a redelivery, a
 //! replay or a second end of one order records nothing more.
 
-use events::{Failure, OrderRef, reasons, types};
+use events::{EventType, Failure, OrderRef, reasons};
 use messaging::{Event, Handler, HandlerError};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -16,13 +16,13 @@ pub struct Handlers;
 
 impl Handler for Handlers {
     async fn handle(&self, tx: &mut PgConnection, event: &Event) -> Result<(), HandlerError> {
-        match event.event_type.as_str() {
-            types::ORDER_CONFIRMED => {
+        match event.event_type.parse() {
+            Ok(EventType::OrderConfirmed) => {
                 let order_id = event.data_as::<OrderRef>()?.order_id;
                 let message = "Your order is on its way.";
                 Ok(notify(tx, order_id, Kind::Confirmed, None, message).await?)
             }
-            types::ORDER_CANCELLED => {
+            Ok(EventType::OrderCancelled) => {
                 let Failure { order_id, reason } = event.data_as()?;
                 let message = format!("Your order was cancelled: {}.", in_words(&reason));
                 Ok(notify(tx, order_id, Kind::Cancelled, Some(&reason), &message).await?)

@@ -5,7 +5,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use events::{OrderPlaced, types};
+use events::{EventType, OrderPlaced};
 use platform::api::{ApiError, JsonBody, Path, Query, from_value};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::domain::{OrderRequest, PlaceOrder};
+use crate::error::Error;
 use crate::orders::{self, OrderView, Status};
 
 pub fn router(state: AppState) -> OpenApiRouter {
@@ -43,7 +44,7 @@ async fn place(
     State(state): State<AppState>,
     headers: HeaderMap,
     JsonBody(body): JsonBody<Value>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let key = idempotency_key(&headers)?;
     // serde_json's map is ordered, so this is the same for the same request. A digest: the body
     // holds the card token, which the order service must not keep.
@@ -83,9 +84,9 @@ async fn place(
         let key = key.unwrap_or_default();
         return replay(&state, &key, &fingerprint)
             .await?
-            .ok_or_else(|| ApiError::bug("the order of a conflicting Idempotency-Key is missing"));
+            .ok_or(Error::KeyedOrderMissing);
     };
-    let placed = orders::add_timeline(&mut tx, order_id, "OrderPlaced", None).await?;
+    let placed = orders::add_timeline(&mut tx, order_id, EventType::OrderPlaced, None).await?;
     // The answer is built from what was written: no read after the commit.
     let view = OrderView {
         id: order_id,
@@ -109,7 +110,7 @@ async fn place(
     };
     state
         .outbox
-        .enqueue(&mut tx, types::ORDER_PLACED, order_id, &event)
+        .enqueue(&mut tx, EventType::OrderPlaced, order_id, &event)
         .await?;
     tx.commit().await?;
     tracing::info!(total_cents = event.total_cents, "order placed");
@@ -117,11 +118,7 @@ async fn place(
 }
 
 /// The answer to a repeated Idempotency-Key: the order it placed, or 422 for another request.
-async fn replay(
-    state: &AppState,
-    key: &str,
-    fingerprint: &str,
-) -> Result<Option<Response>, ApiError> {
+async fn replay(state: &AppState, key: &str, fingerprint: &str) -> Result<Option<Response>, Error> {
     let existing: Option<(Uuid, Option<String>)> =
         sqlx::query_as("select id, request_fingerprint from orders where idempotency_key = $1")
             .bind(key)
@@ -133,15 +130,10 @@ async fn replay(
             let mut conn = state.pool.acquire().await?;
             let order = orders::find(&mut conn, id)
                 .await?
-                .ok_or_else(|| ApiError::bug("a replayed order is missing"))?;
+                .ok_or(Error::KeyedOrderMissing)?;
             Ok(Some(accepted(order)))
         }
-        Some(_) => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency_key_reused",
-            "this Idempotency-Key was used with a different request",
-        )
-        .with_field("Idempotency-Key")),
+        Some(_) => Err(Error::KeyReused),
     }
 }
 
@@ -156,18 +148,13 @@ fn accepted(order: OrderView) -> Response {
         .into_response()
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Error> {
     let Some(value) = headers.get("idempotency-key") else {
         return Ok(None);
     };
     match value.to_str().map(str::trim) {
         Ok(key) if !key.is_empty() && key.len() <= 255 => Ok(Some(key.to_owned())),
-        _ => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_idempotency_key",
-            "Idempotency-Key must be 1 to 255 visible characters",
-        )
-        .with_field("Idempotency-Key")),
+        _ => Err(Error::InvalidKey),
     }
 }
 
@@ -177,12 +164,10 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     responses(
         (status = 200, description = "The order", body = OrderView),
         (status = 404, description = "`not_found`: no such order", body = ApiError)))]
-async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let id = Uuid::parse_str(&id).map_err(|_| ApiError::not_found("no such order"))?;
+async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, Error> {
+    let id = Uuid::parse_str(&id).map_err(|_| Error::NotFound)?;
     let mut conn = state.pool.acquire().await?;
-    let order = orders::find(&mut conn, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such order"))?;
+    let order = orders::find(&mut conn, id).await?.ok_or(Error::NotFound)?;
     Ok(Json(order).into_response())
 }
 
@@ -202,11 +187,11 @@ struct ListQuery {
 async fn list(
     State(state): State<AppState>,
     Query(query): Query<ListQuery>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let status = match query.status.as_deref() {
         None | Some("") => None,
         Some(raw) => Some(raw.parse::<Status>().map_err(|_| {
-            ApiError::invalid("status", "one of PENDING, CONFIRMED, CANCELLING, CANCELLED")
+            Error::invalid("status", "one of PENDING, CONFIRMED, CANCELLING, CANCELLED")
         })?),
     };
     let limit = match query.limit.as_deref() {
@@ -215,7 +200,7 @@ async fn list(
             .parse::<i64>()
             .ok()
             .filter(|limit| (1..=1000).contains(limit))
-            .ok_or_else(|| ApiError::invalid("limit", "a number from 1 to 1000"))?,
+            .ok_or_else(|| Error::invalid("limit", "a number from 1 to 1000"))?,
     };
     let mut conn = state.pool.acquire().await?;
     Ok(Json(orders::list(&mut conn, status, limit).await?).into_response())

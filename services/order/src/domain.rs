@@ -2,9 +2,10 @@
 //! which field is wrong; nothing past it re-checks.
 
 use events::{Address, Line, catalogue};
-use platform::api::ApiError;
 use serde::Deserialize;
 use uuid::Uuid;
+
+use crate::error::Error;
 
 /// At most this many lines, and this many of one SKU, per order.
 const MAX_LINES: usize = 50;
@@ -69,9 +70,9 @@ pub struct PlaceOrder {
 }
 
 impl PlaceOrder {
-    pub fn parse(request: OrderRequest) -> Result<Self, ApiError> {
+    pub fn parse(request: OrderRequest) -> Result<Self, Error> {
         if request.lines.is_empty() || request.lines.len() > MAX_LINES {
-            return Err(ApiError::invalid(
+            return Err(Error::invalid(
                 "lines",
                 format!("an order has 1 to {MAX_LINES} lines"),
             ));
@@ -79,20 +80,20 @@ impl PlaceOrder {
         let mut lines: Vec<Line> = Vec::with_capacity(request.lines.len());
         for (i, line) in request.lines.into_iter().enumerate() {
             let unit_price_cents = catalogue::price_cents(&line.sku).ok_or_else(|| {
-                ApiError::invalid(
-                    &format!("lines[{i}].sku"),
+                Error::invalid(
+                    format!("lines[{i}].sku"),
                     format!("unknown SKU `{}`", line.sku),
                 )
             })?;
             if !(1..=MAX_QUANTITY).contains(&line.quantity) {
-                return Err(ApiError::invalid(
-                    &format!("lines[{i}].quantity"),
+                return Err(Error::invalid(
+                    format!("lines[{i}].quantity"),
                     format!("quantity must be 1 to {MAX_QUANTITY}"),
                 ));
             }
             if lines.iter().any(|seen| seen.sku == line.sku) {
-                return Err(ApiError::invalid(
-                    &format!("lines[{i}].sku"),
+                return Err(Error::invalid(
+                    format!("lines[{i}].sku"),
                     "each SKU appears on one line only",
                 ));
             }
@@ -108,7 +109,7 @@ impl PlaceOrder {
             .sum();
         let card_token = request.card_token.trim().to_owned();
         if card_token.is_empty() || card_token.len() > 64 {
-            return Err(ApiError::invalid(
+            return Err(Error::invalid(
                 "card_token",
                 "a card token of 1 to 64 characters",
             ));
@@ -123,12 +124,12 @@ impl PlaceOrder {
     }
 }
 
-fn parse_address(address: AddressRequest) -> Result<Address, ApiError> {
+fn parse_address(address: AddressRequest) -> Result<Address, Error> {
     let text = |field: &str, value: String| {
         let value = value.trim().to_owned();
         if value.is_empty() || value.len() > 200 {
-            return Err(ApiError::invalid(
-                &format!("shipping_address.{field}"),
+            return Err(Error::invalid(
+                format!("shipping_address.{field}"),
                 "1 to 200 characters",
             ));
         }
@@ -136,7 +137,7 @@ fn parse_address(address: AddressRequest) -> Result<Address, ApiError> {
     };
     let country = address.country.trim().to_owned();
     if country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()) {
-        return Err(ApiError::invalid(
+        return Err(Error::invalid(
             "shipping_address.country",
             "an ISO 3166-1 alpha-2 code such as DE",
         ));
@@ -207,8 +208,10 @@ mod tests {
             ),
         ];
         for (lines, country, field) in cases {
-            let error = PlaceOrder::parse(request(&lines, country)).unwrap_err();
-            assert_eq!(error.field.as_deref(), Some(field), "{lines} {country}");
+            match PlaceOrder::parse(request(&lines, country)) {
+                Err(Error::Invalid { field: at, .. }) => assert_eq!(at, field, "{lines} {country}"),
+                other => panic!("{lines} {country}: {other:?}"),
+            }
         }
     }
 }

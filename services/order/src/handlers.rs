@@ -6,7 +6,8 @@
 //! `PaymentRefunded` ticks one off, and the last one makes it CANCELLED. Events arriving for an
 //! order that already reached its end only join its timeline.
 
-use events::{Failure, OrderRef, reasons, types};
+use events::EventType::{self, *};
+use events::{Failure, OrderRef, reasons};
 use messaging::{Event, Handler, HandlerError, Outbox};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -15,43 +16,39 @@ use crate::orders::{self, Status};
 
 #[derive(Clone, Debug)]
 pub struct Handlers {
-    outbox: Outbox,
+    pub outbox: Outbox,
 }
 
-impl Handlers {
-    pub fn new(outbox: Outbox) -> Self {
-        Self { outbox }
-    }
-}
+impl Handlers {}
 
 impl Handler for Handlers {
     async fn handle(&self, tx: &mut PgConnection, event: &Event) -> Result<(), HandlerError> {
-        let (order_id, reason) = match event.event_type.as_str() {
-            types::INVENTORY_REJECTED | types::PAYMENT_FAILED | types::SHIPMENT_FAILED => {
+        let Ok(event_type) = event.event_type.parse::<EventType>() else {
+            return Err(HandlerError::unknown_type(event));
+        };
+        let (order_id, reason) = match event_type {
+            InventoryRejected | PaymentFailed | ShipmentFailed => {
                 let failure: Failure = event.data_as()?;
                 (failure.order_id, Some(failure.reason))
             }
-            types::INVENTORY_RESERVED
-            | types::INVENTORY_RELEASED
-            | types::PAYMENT_COMPLETED
-            | types::PAYMENT_REFUNDED
-            | types::SHIPMENT_SCHEDULED => (event.data_as::<OrderRef>()?.order_id, None),
-            _ => return Err(HandlerError::unknown_type(event)),
+            InventoryReserved | InventoryReleased | PaymentCompleted | PaymentRefunded
+            | ShipmentScheduled => (event.data_as::<OrderRef>()?.order_id, None),
+            OrderPlaced | OrderConfirmed | OrderCancelled => {
+                return Err(HandlerError::unknown_type(event));
+            }
         };
         let Some(saga) = orders::lock_saga(tx, order_id).await? else {
             return Err(HandlerError::poison(format!("no order {order_id}")));
         };
-        let name = types::display_name(&event.event_type);
-        orders::add_timeline(tx, order_id, name, reason.as_deref()).await?;
+        orders::add_timeline(tx, order_id, event_type, reason.as_deref()).await?;
         if saga.status == Status::Cancelling {
             // A reservation or a capture that lands after the cancellation began (the deadline
             // passed while inventory or payment was still at work) is compensated too, so its
             // undoing is awaited; each undoing follows what it undoes on the same partition.
-            let event_type = event.event_type.as_str();
-            let release = (saga.awaiting_release || event_type == types::INVENTORY_RESERVED)
-                && event_type != types::INVENTORY_RELEASED;
-            let refund = (saga.awaiting_refund || event_type == types::PAYMENT_COMPLETED)
-                && event_type != types::PAYMENT_REFUNDED;
+            let release = (saga.awaiting_release || event_type == InventoryReserved)
+                && event_type != InventoryReleased;
+            let refund = (saga.awaiting_refund || event_type == PaymentCompleted)
+                && event_type != PaymentRefunded;
             if release || refund {
                 orders::set_status(tx, order_id, Status::Cancelling, None, release, refund).await?;
             } else {
@@ -63,12 +60,12 @@ impl Handler for Handlers {
         if saga.status != Status::Pending {
             return Ok(());
         }
-        match event.event_type.as_str() {
-            types::SHIPMENT_SCHEDULED => {
+        match event_type {
+            ShipmentScheduled => {
                 finish(tx, &self.outbox, order_id, Status::Confirmed, None).await?;
             }
             // Nothing was reserved, so nothing needs undoing.
-            types::INVENTORY_REJECTED => {
+            InventoryRejected => {
                 finish(
                     tx,
                     &self.outbox,
@@ -81,10 +78,10 @@ impl Handler for Handlers {
             // Inventory releases on PaymentFailed, and also refunds on ShipmentFailed. Topics
             // are consumed in parallel, so a compensation may have arrived before the failure
             // that caused it: only what is not in the timeline yet is awaited.
-            types::PAYMENT_FAILED | types::SHIPMENT_FAILED => {
-                let release = !orders::seen(tx, order_id, "InventoryReleased").await?;
-                let refund = event.event_type == types::SHIPMENT_FAILED
-                    && !orders::seen(tx, order_id, "PaymentRefunded").await?;
+            PaymentFailed | ShipmentFailed => {
+                let release = !orders::seen(tx, order_id, InventoryReleased).await?;
+                let refund = event_type == ShipmentFailed
+                    && !orders::seen(tx, order_id, PaymentRefunded).await?;
                 if release || refund {
                     orders::set_status(
                         tx,
@@ -116,10 +113,10 @@ impl Handler for Handlers {
 /// `OrderCancelled`, so it is published now. The order waits in CANCELLING for the undoing of
 /// what it saw done (a reservation, a capture), or is CANCELLED at once if it saw nothing done.
 pub async fn expire(tx: &mut PgConnection, outbox: &Outbox, order_id: Uuid) -> sqlx::Result<()> {
-    let release = orders::seen(tx, order_id, "InventoryReserved").await?
-        && !orders::seen(tx, order_id, "InventoryReleased").await?;
-    let refund = orders::seen(tx, order_id, "PaymentCompleted").await?
-        && !orders::seen(tx, order_id, "PaymentRefunded").await?;
+    let release = orders::seen(tx, order_id, InventoryReserved).await?
+        && !orders::seen(tx, order_id, InventoryReleased).await?;
+    let refund = orders::seen(tx, order_id, PaymentCompleted).await?
+        && !orders::seen(tx, order_id, PaymentRefunded).await?;
     let reason = Some(reasons::TIMEOUT);
     if !(release || refund) {
         return finish(tx, outbox, order_id, Status::Cancelled, reason).await;
@@ -141,7 +138,7 @@ pub async fn finish(
     reason: Option<&str>,
 ) -> sqlx::Result<()> {
     orders::set_status(tx, order_id, status, reason, false, false).await?;
-    if status != Status::Cancelled || !orders::seen(tx, order_id, "OrderCancelled").await? {
+    if status != Status::Cancelled || !orders::seen(tx, order_id, OrderCancelled).await? {
         announce(tx, outbox, order_id, status, reason).await?;
     }
     metrics::counter!(
@@ -162,17 +159,14 @@ async fn announce(
     status: Status,
     reason: Option<&str>,
 ) -> sqlx::Result<()> {
-    let (event_type, name) = match status {
-        Status::Confirmed => (types::ORDER_CONFIRMED, "OrderConfirmed"),
-        _ => (types::ORDER_CANCELLED, "OrderCancelled"),
+    let event_type = match status {
+        Status::Confirmed => OrderConfirmed,
+        _ => OrderCancelled,
     };
-    orders::add_timeline(tx, order_id, name, reason).await?;
+    orders::add_timeline(tx, order_id, event_type, reason).await?;
     match reason {
         Some(reason) if status == Status::Cancelled => {
-            let data = Failure {
-                order_id,
-                reason: reason.to_owned(),
-            };
+            let data = Failure::new(order_id, reason);
             outbox.enqueue(tx, event_type, order_id, &data).await?;
         }
         _ => {

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod deadline;
 pub mod domain;
+pub mod error;
 pub mod handlers;
 pub mod orders;
 
@@ -57,7 +58,9 @@ impl participant::Service for Order {
             outbox: Outbox::new(Self::NAME, events::ORDER_EVENTS),
             saga_deadline: Duration::from_secs(config.saga_deadline_secs),
         };
-        let handlers = handlers::Handlers::new(state.outbox.clone());
+        let handlers = handlers::Handlers {
+            outbox: state.outbox.clone(),
+        };
         let api = api::router(state.clone());
         Ok(Parts::new(handlers, api).worker(|shutdown| deadline::run(state, shutdown)))
     }

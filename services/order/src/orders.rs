@@ -2,6 +2,7 @@
 //! what commits together (an order change, its timeline entry and its outbox event).
 
 use chrono::{DateTime, Utc};
+use events::EventType;
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::PgConnection;
@@ -117,7 +118,7 @@ fn view(row: OrderRow, timeline: Vec<TimelineEntry>) -> OrderView {
 pub async fn add_timeline(
     conn: &mut PgConnection,
     order_id: Uuid,
-    event: &str,
+    event: EventType,
     detail: Option<&str>,
 ) -> sqlx::Result<TimelineEntry> {
     sqlx::query_as(
@@ -125,19 +126,19 @@ pub async fn add_timeline(
          returning event, detail, at",
     )
     .bind(order_id)
-    .bind(event)
+    .bind(event.name())
     .bind(detail)
     .fetch_one(conn)
     .await
 }
 
 /// Whether `event` (e.g. `InventoryReleased`) is already in the order's timeline.
-pub async fn seen(conn: &mut PgConnection, order_id: Uuid, event: &str) -> sqlx::Result<bool> {
+pub async fn seen(conn: &mut PgConnection, order_id: Uuid, event: EventType) -> sqlx::Result<bool> {
     sqlx::query_scalar(
         "select exists (select 1 from order_timeline where order_id = $1 and event = $2)",
     )
     .bind(order_id)
-    .bind(event)
+    .bind(event.name())
     .fetch_one(conn)
     .await
 }

@@ -2,13 +2,12 @@
 
 use axum::Json;
 use axum::extract::State;
-use platform::api::{ApiError, Path};
+use platform::api::{self, ApiError, Path};
 use sqlx::PgPool;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
-use crate::payments::{self, PaymentView};
+use crate::payments::PaymentView;
 
 /// The API, on the service's pool.
 pub fn router(pool: PgPool) -> OpenApiRouter {
@@ -25,11 +24,7 @@ async fn show(
     State(pool): State<PgPool>,
     Path(order_id): Path<String>,
 ) -> Result<Json<PaymentView>, ApiError> {
-    let order_id =
-        Uuid::parse_str(&order_id).map_err(|_| ApiError::not_found("no such payment"))?;
-    let mut conn = pool.acquire().await?;
-    payments::find(&mut conn, order_id)
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found("no such payment"))
+    let query = "select order_id, status, amount_cents, attempts, charge_id, failure_reason
+                 from payments where order_id = $1";
+    api::one_by_id(&pool, query, &order_id, "payment").await
 }

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use events::{Failure, InventoryReserved, types};
+use events::{EventType, Failure, InventoryReserved};
 use messaging::{Event, Handler, HandlerError};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -83,9 +83,9 @@ impl Handlers {
 
 impl Handler for Handlers {
     async fn handle(&self, tx: &mut PgConnection, event: &Event) -> Result<(), HandlerError> {
-        match event.event_type.as_str() {
-            types::INVENTORY_RESERVED => self.create(tx, event.data_as()?).await,
-            types::SHIPMENT_FAILED | types::ORDER_CANCELLED => Ok(self
+        match event.event_type.parse() {
+            Ok(EventType::InventoryReserved) => self.create(tx, event.data_as()?).await,
+            Ok(EventType::ShipmentFailed | EventType::OrderCancelled) => Ok(self
                 .compensate(tx, event.data_as::<Failure>()?.order_id)
                 .await?),
             _ => Err(HandlerError::unknown_type(event)),

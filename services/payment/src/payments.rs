@@ -27,16 +27,6 @@ pub struct PaymentView {
     pub failure_reason: Option<String>,
 }
 
-pub async fn find(conn: &mut PgConnection, order_id: Uuid) -> sqlx::Result<Option<PaymentView>> {
-    sqlx::query_as(
-        "select order_id, status, amount_cents, attempts, charge_id, failure_reason
-         from payments where order_id = $1",
-    )
-    .bind(order_id)
-    .fetch_optional(conn)
-    .await
-}
-
 /// The fields the worker and the handlers decide on, locked.
 #[derive(Debug, sqlx::FromRow)]
 pub struct Payment {

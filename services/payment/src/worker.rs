@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use events::{Failure, OrderRef, PaymentCompleted, reasons, types};
+use events::{EventType, Failure, OrderRef, PaymentCompleted, reasons};
 use messaging::Outbox;
 use platform::Shutdown;
 use sqlx::postgres::PgListener;
@@ -180,7 +180,7 @@ impl Worker {
                     shipping_address,
                 };
                 self.outbox
-                    .enqueue(tx, types::PAYMENT_COMPLETED, order_id, &completed)
+                    .enqueue(tx, EventType::PaymentCompleted, order_id, &completed)
                     .await?;
                 tracing::info!(%order_id, %charge_id, "payment captured");
             }
@@ -247,12 +247,9 @@ impl Worker {
         .bind(reconcile)
         .execute(&mut *tx)
         .await?;
-        let failed = Failure {
-            order_id: payment.order_id,
-            reason: reason.to_owned(),
-        };
+        let failed = Failure::new(payment.order_id, reason);
         self.outbox
-            .enqueue(tx, types::PAYMENT_FAILED, payment.order_id, &failed)
+            .enqueue(tx, EventType::PaymentFailed, payment.order_id, &failed)
             .await?;
         Ok(())
     }
@@ -278,7 +275,7 @@ impl Worker {
                 self.outbox
                     .enqueue(
                         tx,
-                        types::PAYMENT_REFUNDED,
+                        EventType::PaymentRefunded,
                         order_id,
                         &OrderRef { order_id },
                     )

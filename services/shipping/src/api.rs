@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use platform::api::{ApiError, Path};
+use platform::api::{self, ApiError, Path};
 use serde::Serialize;
 use sqlx::PgPool;
 use utoipa_axum::router::OpenApiRouter;
@@ -33,12 +33,6 @@ async fn show(
     State(pool): State<PgPool>,
     Path(order_id): Path<String>,
 ) -> Result<Json<Shipment>, ApiError> {
-    let order_id =
-        Uuid::parse_str(&order_id).map_err(|_| ApiError::not_found("no such shipment"))?;
-    sqlx::query_as("select order_id, status, tracking_number from shipments where order_id = $1")
-        .bind(order_id)
-        .fetch_optional(&pool)
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found("no such shipment"))
+    let query = "select order_id, status, tracking_number from shipments where order_id = $1";
+    api::one_by_id(&pool, query, &order_id, "shipment").await
 }

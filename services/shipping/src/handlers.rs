@@ -5,7 +5,7 @@
 //! - `OrderCancelled`: a scheduled shipment is cancelled; an order never seen leaves a
 //!   tombstone, so a late `PaymentCompleted` ships nothing.
 
-use events::{Failure, PaymentCompleted, ShipmentScheduled, reasons, types};
+use events::{EventType, Failure, PaymentCompleted, ShipmentScheduled, reasons};
 use messaging::{Event, Handler, HandlerError, Outbox};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -14,14 +14,10 @@ use crate::{ShipmentStatus, UNSERVED_COUNTRIES};
 
 #[derive(Clone, Debug)]
 pub struct Handlers {
-    outbox: Outbox,
+    pub outbox: Outbox,
 }
 
 impl Handlers {
-    pub fn new(outbox: Outbox) -> Self {
-        Self { outbox }
-    }
-
     async fn schedule(&self, tx: &mut PgConnection, paid: PaymentCompleted) -> sqlx::Result<()> {
         let order_id = paid.order_id;
         let country = paid.shipping_address.country;
@@ -51,17 +47,14 @@ impl Handlers {
                     tracking_number,
                 };
                 self.outbox
-                    .enqueue(tx, types::SHIPMENT_SCHEDULED, order_id, &scheduled)
+                    .enqueue(tx, EventType::ShipmentScheduled, order_id, &scheduled)
                     .await?;
             }
             None => {
                 tracing::info!(%order_id, country, "country not served, shipment failed");
-                let failed = Failure {
-                    order_id,
-                    reason: reasons::SHIPPING_UNAVAILABLE.to_owned(),
-                };
+                let failed = Failure::new(order_id, reasons::SHIPPING_UNAVAILABLE);
                 self.outbox
-                    .enqueue(tx, types::SHIPMENT_FAILED, order_id, &failed)
+                    .enqueue(tx, EventType::ShipmentFailed, order_id, &failed)
                     .await?;
             }
         }
@@ -83,9 +76,9 @@ impl Handlers {
 
 impl Handler for Handlers {
     async fn handle(&self, tx: &mut PgConnection, event: &Event) -> Result<(), HandlerError> {
-        match event.event_type.as_str() {
-            types::PAYMENT_COMPLETED => Ok(self.schedule(tx, event.data_as()?).await?),
-            types::ORDER_CANCELLED => Ok(self
+        match event.event_type.parse() {
+            Ok(EventType::PaymentCompleted) => Ok(self.schedule(tx, event.data_as()?).await?),
+            Ok(EventType::OrderCancelled) => Ok(self
                 .cancel(tx, event.data_as::<Failure>()?.order_id)
                 .await?),
             _ => Err(HandlerError::unknown_type(event)),

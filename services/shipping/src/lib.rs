@@ -36,9 +36,6 @@ impl participant::Service for Shipping {
 
     async fn parts(_: &Settings, pool: PgPool) -> anyhow::Result<Parts<Self::Handler>> {
         let outbox = messaging::Outbox::new(Self::NAME, events::SHIPPING_EVENTS);
-        Ok(Parts::new(
-            handlers::Handlers::new(outbox),
-            api::router(pool),
-        ))
+        Ok(Parts::new(handlers::Handlers { outbox }, api::router(pool)))
     }
 }

@@ -24,56 +24,106 @@ pub const TOPICS: [&str; 4] = [
     SHIPPING_EVENTS,
 ];
 
-/// `ce_type` of every event, `<aggregate>.<what happened>.v<N>`.
-pub mod types {
-    pub const ORDER_PLACED: &str = "order.placed.v1";
-    pub const ORDER_CONFIRMED: &str = "order.confirmed.v1";
-    pub const ORDER_CANCELLED: &str = "order.cancelled.v1";
-    pub const INVENTORY_RESERVED: &str = "inventory.reserved.v1";
-    pub const INVENTORY_REJECTED: &str = "inventory.rejected.v1";
-    pub const INVENTORY_RELEASED: &str = "inventory.released.v1";
-    pub const PAYMENT_COMPLETED: &str = "payment.completed.v1";
-    pub const PAYMENT_FAILED: &str = "payment.failed.v1";
-    pub const PAYMENT_REFUNDED: &str = "payment.refunded.v1";
-    pub const SHIPMENT_SCHEDULED: &str = "shipping.scheduled.v1";
-    pub const SHIPMENT_FAILED: &str = "shipping.failed.v1";
+/// Declares [`EventType`]: each variant's `ce_type`, and its name (the variant's) as the
+/// timeline shows it.
+macro_rules! event_types {
+    ($($variant:ident = $text:literal),+ $(,)?) => {
+        /// The type of every event, whose `ce_type` is `<aggregate>.<what happened>.v<N>`.
+        ///
+        /// Consumers match on it (`event.event_type.parse()`); a `ce_type` that is not one of
+        /// these does not parse, which is how a handler refuses a version it does not know.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum EventType {
+            $($variant),+
+        }
 
-    /// Every type in the system.
-    pub const ALL: [&str; 11] = [
-        ORDER_PLACED,
-        ORDER_CONFIRMED,
-        ORDER_CANCELLED,
-        INVENTORY_RESERVED,
-        INVENTORY_REJECTED,
-        INVENTORY_RELEASED,
-        PAYMENT_COMPLETED,
-        PAYMENT_FAILED,
-        PAYMENT_REFUNDED,
-        SHIPMENT_SCHEDULED,
-        SHIPMENT_FAILED,
-    ];
+        impl EventType {
+            /// Every type in the system.
+            pub const ALL: &[EventType] = &[$(Self::$variant),+];
 
-    /// The name the timeline shows, e.g. `OrderPlaced`.
-    pub fn display_name(event_type: &str) -> &'static str {
-        match event_type {
-            ORDER_PLACED => "OrderPlaced",
-            ORDER_CONFIRMED => "OrderConfirmed",
-            ORDER_CANCELLED => "OrderCancelled",
-            INVENTORY_RESERVED => "InventoryReserved",
-            INVENTORY_REJECTED => "InventoryRejected",
-            INVENTORY_RELEASED => "InventoryReleased",
-            PAYMENT_COMPLETED => "PaymentCompleted",
-            PAYMENT_FAILED => "PaymentFailed",
-            PAYMENT_REFUNDED => "PaymentRefunded",
-            SHIPMENT_SCHEDULED => "ShipmentScheduled",
-            SHIPMENT_FAILED => "ShipmentFailed",
-            _ => "Unknown",
+            /// Its `ce_type`: `order.placed.v1`.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text),+
+                }
+            }
+
+            /// The name the timeline shows: `OrderPlaced`.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Self::$variant => stringify!($variant)),+
+                }
+            }
+        }
+
+        impl std::str::FromStr for EventType {
+            type Err = UnknownType;
+
+            fn from_str(text: &str) -> Result<Self, UnknownType> {
+                match text {
+                    $($text => Ok(Self::$variant),)+
+                    other => Err(UnknownType(other.to_owned())),
+                }
+            }
+        }
+    };
+}
+
+event_types! {
+    OrderPlaced = "order.placed.v1",
+    OrderConfirmed = "order.confirmed.v1",
+    OrderCancelled = "order.cancelled.v1",
+    InventoryReserved = "inventory.reserved.v1",
+    InventoryRejected = "inventory.rejected.v1",
+    InventoryReleased = "inventory.released.v1",
+    PaymentCompleted = "payment.completed.v1",
+    PaymentFailed = "payment.failed.v1",
+    PaymentRefunded = "payment.refunded.v1",
+    ShipmentScheduled = "shipping.scheduled.v1",
+    ShipmentFailed = "shipping.failed.v1",
+}
+
+impl EventType {
+    /// The topic it is published on, which its aggregate owns.
+    pub const fn topic(self) -> &'static str {
+        use EventType::*;
+        match self {
+            OrderPlaced | OrderConfirmed | OrderCancelled => ORDER_EVENTS,
+            InventoryReserved | InventoryRejected | InventoryReleased => INVENTORY_EVENTS,
+            PaymentCompleted | PaymentFailed | PaymentRefunded => PAYMENT_EVENTS,
+            ShipmentScheduled | ShipmentFailed => SHIPPING_EVENTS,
         }
     }
 }
 
+impl AsRef<str> for EventType {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Display for EventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A `ce_type` that is not an [`EventType`]: a version or a type this build does not know.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownType(pub String);
+
+impl std::fmt::Display for UnknownType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unknown event type `{}`", self.0)
+    }
+}
+
+impl std::error::Error for UnknownType {}
+
 /// The saga's evolution rule: which event types a consumer skips.
 pub mod reactions {
+    use crate::EventType;
+
     /// Whether a service with these `reactions` skips `event_type`: the rule that lets
     /// producers evolve without poisoning older consumers.
     ///
@@ -85,10 +135,10 @@ pub mod reactions {
     ///   for, or one added after this service was built (`order.gift_wrapped.v1`). So a producer
     ///   adds a type without waiting for every consumer, and changes a type's meaning only by a
     ///   new version that its consumers learn first.
-    pub fn ignores(reactions: &[&str], event_type: &str) -> bool {
+    pub fn ignores(reactions: &[EventType], event_type: &str) -> bool {
         !reactions
             .iter()
-            .any(|reaction| name(reaction) == name(event_type))
+            .any(|reaction| name(reaction.as_str()) == name(event_type))
     }
 
     /// `order.placed` of `order.placed.v1`; a type without a version is its own name.
@@ -186,6 +236,15 @@ pub struct Failure {
     pub reason: String,
 }
 
+impl Failure {
+    pub fn new(order_id: Uuid, reason: impl Into<String>) -> Self {
+        Self {
+            order_id,
+            reason: reason.into(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 pub struct InventoryReserved {
     pub order_id: Uuid,
@@ -212,7 +271,9 @@ pub struct ShipmentScheduled {
 mod tests {
     use super::participants::named;
     use super::reactions::ignores;
-    use super::{Address, InventoryReserved, Line, MAX_AMOUNT_CENTS, OrderPlaced, types};
+    use super::{
+        Address, EventType, InventoryReserved, Line, MAX_AMOUNT_CENTS, OrderPlaced, UnknownType,
+    };
 
     fn address() -> Address {
         Address {
@@ -260,10 +321,13 @@ mod tests {
 
     #[test]
     fn a_service_skips_types_it_has_no_use_for_but_never_a_new_version_of_its_own() {
-        assert!(ignores(named("payment").reacts_to, types::ORDER_PLACED));
+        assert!(ignores(
+            named("payment").reacts_to,
+            EventType::OrderPlaced.as_str()
+        ));
         assert!(!ignores(
             named("payment").reacts_to,
-            types::INVENTORY_RESERVED
+            EventType::InventoryReserved.as_str()
         ));
         // A type added after the service was built, whatever its topic.
         assert!(ignores(named("payment").reacts_to, "order.gift_wrapped.v1"));
@@ -281,9 +345,24 @@ mod tests {
         assert!(ignores(named("payment").reacts_to, "order.placed.v9"));
         // Every type the order service's topics carry changes its timeline.
         assert!(
-            !types::ALL
+            !EventType::ALL
                 .iter()
-                .any(|t| !t.starts_with("order.") && ignores(named("order").reacts_to, t))
+                .any(|t| t.topic() != super::ORDER_EVENTS
+                    && ignores(named("order").reacts_to, t.as_str()))
+        );
+    }
+
+    #[test]
+    fn an_event_type_is_its_ce_type_on_its_aggregates_topic() {
+        for &event_type in EventType::ALL {
+            assert_eq!(event_type.as_str().parse(), Ok(event_type));
+            let aggregate = event_type.as_str().split('.').next().unwrap();
+            assert_eq!(event_type.topic(), format!("{aggregate}.events"));
+        }
+        assert_eq!(EventType::ShipmentScheduled.name(), "ShipmentScheduled");
+        assert_eq!(
+            "order.placed.v2".parse::<EventType>(),
+            Err(UnknownType("order.placed.v2".into()))
         );
     }
 }

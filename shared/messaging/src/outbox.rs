@@ -25,11 +25,15 @@ impl Outbox {
 
     /// Writes an event inside the caller's transaction (pass `&mut *tx`); returns its `ce_id`.
     /// `subject` is the aggregate id and the Kafka key. The event joins the current trace.
-    #[tracing::instrument(name = "outbox.enqueue", skip(self, conn, data), fields(subject = %subject))]
+    #[tracing::instrument(
+        name = "outbox.enqueue",
+        skip_all,
+        fields(subject = %subject, event_type = event_type.as_ref())
+    )]
     pub async fn enqueue(
         &self,
         conn: &mut PgConnection,
-        event_type: &str,
+        event_type: impl AsRef<str>,
         subject: Uuid,
         data: &impl Serialize,
     ) -> sqlx::Result<Uuid> {
@@ -42,7 +46,7 @@ impl Outbox {
         .bind(event_id)
         .bind(&self.topic)
         .bind(subject.to_string())
-        .bind(event_type)
+        .bind(event_type.as_ref())
         .bind(&self.source)
         .bind(payload)
         .bind(TraceContext::current().child().to_string())

@@ -120,7 +120,7 @@ pub async fn main<S: Service>() -> anyhow::Result<()> {
 /// The service's handler behind the saga's evolution rule: the types it does not react to are
 /// skipped before they reach it (`events::reactions::ignores`).
 struct Reacting<H> {
-    reacts_to: &'static [&'static str],
+    reacts_to: &'static [events::EventType],
     handler: H,
 }
 

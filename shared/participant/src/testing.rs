@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use events::EventType;
 use messaging::Event;
 use platform::Shutdown;
 use testkit::TestEnv;
@@ -96,13 +97,14 @@ impl TestApp {
     }
 
     /// The types of the events `schema`'s outbox holds for order `id`, in the order written.
-    pub async fn outbox(&self, schema: &str, id: Uuid) -> Vec<String> {
+    pub async fn outbox(&self, schema: &str, id: Uuid) -> Vec<EventType> {
         let sql = format!(r#"select event_type from "{schema}".outbox where key = $1 order by id"#);
-        sqlx::query_scalar(&sql)
+        let types: Vec<String> = sqlx::query_scalar(&sql)
             .bind(id.to_string())
             .fetch_all(&self.admin().await)
             .await
-            .unwrap()
+            .unwrap();
+        types.iter().map(|t| t.parse().unwrap()).collect()
     }
 
     /// Waits until `schema`'s inbox has applied each of `events` (not dead-lettered); 10 s at
@@ -159,10 +161,10 @@ impl Drop for TestApp {
 }
 
 /// A new event of `event_type` about order `order_id`, as another participant would emit it.
-pub fn event(event_type: &str, order_id: Uuid, data: serde_json::Value) -> Event {
+pub fn event(event_type: EventType, order_id: Uuid, data: serde_json::Value) -> Event {
     Event {
         id: Uuid::now_v7(),
-        event_type: event_type.to_owned(),
+        event_type: event_type.as_str().to_owned(),
         source: "/test".to_owned(),
         time: chrono::Utc::now(),
         subject: order_id.to_string(),

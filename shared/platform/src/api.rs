@@ -121,6 +121,27 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+/// The answer to `GET /<things>/{id}`: the row `query` selects for `id` (its `$1`), or 404
+/// `no such <thing>` when there is none. An id that is not a UUID names no row either.
+pub async fn one_by_id<T>(
+    pool: &sqlx::PgPool,
+    query: &'static str,
+    id: &str,
+    thing: &str,
+) -> Result<axum::Json<T>, ApiError>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    let not_found = || ApiError::not_found(format!("no such {thing}"));
+    let id = uuid::Uuid::parse_str(id).map_err(|_| not_found())?;
+    sqlx::query_as(query)
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .map(axum::Json)
+        .ok_or_else(not_found)
+}
+
 /// An error and its sources, joined by `: ` (`Chain(&error).to_string()`).
 #[derive(Debug)]
 pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));

@@ -1,7 +1,7 @@
 //! What inventory does with each event it reacts to, through the broker: reservations all or
 //! none, their release and sale, and the tombstone a cancellation leaves.
 
-use events::{ORDER_EVENTS, PAYMENT_EVENTS, types};
+use events::{EventType, ORDER_EVENTS, PAYMENT_EVENTS};
 use inventory::Inventory;
 use participant::testing::{TestApp, event};
 use serde_json::{Value, json};
@@ -40,7 +40,7 @@ async fn an_order_is_reserved_all_or_none_then_sold_or_released() {
     let (available, _, _) = bolt_stock(&app).await;
     let (sold, short, failed) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
 
-    let send = |order_id, lines| event(types::ORDER_PLACED, order_id, placed(order_id, &lines));
+    let send = |order_id, lines| event(EventType::OrderPlaced, order_id, placed(order_id, &lines));
     app.publish(ORDER_EVENTS, &send(sold, bolts(2))).await;
     let too_many = json!([{"sku": "SKU-BOLT", "quantity": 1, "unit_price_cents": 1450},
                           {"sku": "SKU-ANVIL", "quantity": 999_999, "unit_price_cents": 12900}]);
@@ -67,12 +67,12 @@ async fn an_order_is_reserved_all_or_none_then_sold_or_released() {
         "the short order took nothing"
     );
 
-    let confirmed = event(types::ORDER_CONFIRMED, sold, json!({"order_id": sold}));
+    let confirmed = event(EventType::OrderConfirmed, sold, json!({"order_id": sold}));
     app.publish(ORDER_EVENTS, &confirmed).await;
     let declined = json!({"order_id": failed, "reason": "payment_declined"});
     app.publish(
         PAYMENT_EVENTS,
-        &event(types::PAYMENT_FAILED, failed, declined),
+        &event(EventType::PaymentFailed, failed, declined),
     )
     .await;
 
@@ -91,15 +91,15 @@ async fn an_order_is_reserved_all_or_none_then_sold_or_released() {
     assert_eq!(bolt_stock(&app).await, (available - 2, 0, 2));
     assert_eq!(
         app.outbox("inventory", sold).await,
-        [types::INVENTORY_RESERVED]
+        [EventType::InventoryReserved]
     );
     assert_eq!(
         app.outbox("inventory", short).await,
-        [types::INVENTORY_REJECTED]
+        [EventType::InventoryRejected]
     );
     assert_eq!(
         app.outbox("inventory", failed).await,
-        [types::INVENTORY_RESERVED, types::INVENTORY_RELEASED]
+        [EventType::InventoryReserved, EventType::InventoryReleased]
     );
 }
 
@@ -112,10 +112,14 @@ async fn a_cancellation_before_its_order_leaves_a_tombstone_so_the_late_order_re
     let cancelled = json!({"order_id": order_id, "reason": "timeout"});
     app.publish(
         ORDER_EVENTS,
-        &event(types::ORDER_CANCELLED, order_id, cancelled),
+        &event(EventType::OrderCancelled, order_id, cancelled),
     )
     .await;
-    let late = event(types::ORDER_PLACED, order_id, placed(order_id, &bolts(4)));
+    let late = event(
+        EventType::OrderPlaced,
+        order_id,
+        placed(order_id, &bolts(4)),
+    );
     app.publish(ORDER_EVENTS, &late).await;
 
     app.wait_applied("inventory", &[late.id]).await;

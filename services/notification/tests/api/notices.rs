@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use events::{ORDER_EVENTS, types};
+use events::{EventType, ORDER_EVENTS};
 use notification::Notification;
 use participant::testing::{TestApp, event};
 use serde_json::{Value, json};
@@ -25,19 +25,19 @@ async fn each_ended_order_gets_one_notice_whatever_is_redelivered_or_replayed() 
     let (confirmed, cancelled, pending) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
 
     let first = event(
-        types::ORDER_CONFIRMED,
+        EventType::OrderConfirmed,
         confirmed,
         json!({"order_id": confirmed}),
     );
     // The same event twice (a redelivery), the same fact again under a new id (a replay of the
     // order's outbox), then a cancellation that cannot follow a confirmation.
     let replayed = event(
-        types::ORDER_CONFIRMED,
+        EventType::OrderConfirmed,
         confirmed,
         json!({"order_id": confirmed}),
     );
     let contradiction = event(
-        types::ORDER_CANCELLED,
+        EventType::OrderCancelled,
         confirmed,
         json!({"order_id": confirmed, "reason": "timeout"}),
     );
@@ -47,10 +47,14 @@ async fn each_ended_order_gets_one_notice_whatever_is_redelivered_or_replayed() 
     let data = json!({"order_id": cancelled, "reason": "out_of_stock"});
     app.publish(
         ORDER_EVENTS,
-        &event(types::ORDER_CANCELLED, cancelled, data),
+        &event(EventType::OrderCancelled, cancelled, data),
     )
     .await;
-    let placed = event(types::ORDER_PLACED, pending, json!({"order_id": pending}));
+    let placed = event(
+        EventType::OrderPlaced,
+        pending,
+        json!({"order_id": pending}),
+    );
     app.publish(ORDER_EVENTS, &placed).await;
 
     let (status, notice_of_confirmed) = notice(&app, confirmed).await;

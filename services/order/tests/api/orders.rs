@@ -1,5 +1,6 @@
 //! `POST /orders` input handling and idempotency, against the order service alone.
 
+use events::EventType;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -181,10 +182,10 @@ async fn an_idempotency_key_replays_the_same_order_and_rejects_another_body() {
     assert!(!fingerprint.contains("tok_visa"), "{fingerprint}");
 }
 
-/// Publishes `event_type` with `data` for `order_id` to `topic`, as another service would.
-async fn publish(app: &TestApp, topic: &str, event_type: &str, order_id: Uuid, data: Value) {
+/// Publishes `event_type` with `data` for `order_id` to its topic, as another service would.
+async fn publish(app: &TestApp, event_type: EventType, order_id: Uuid, data: Value) {
     let event = participant::testing::event(event_type, order_id, data);
-    app.publish(topic, &event).await;
+    app.publish(event_type.topic(), &event).await;
 }
 
 async fn wait_for_timeline(app: &TestApp, id: &str, event: &str) -> Value {
@@ -222,22 +223,14 @@ async fn a_compensation_that_arrives_before_its_failure_is_not_awaited() {
     // Inventory reacts to PaymentFailed faster than the order reads it: the release comes first.
     publish(
         &app,
-        "inventory.events",
-        "inventory.released.v1",
+        EventType::InventoryReleased,
         order_id,
         json!({"order_id": order_id}),
     )
     .await;
     wait_for_timeline(&app, &id, "InventoryReleased").await;
     let failure = json!({"order_id": order_id, "reason": "payment_declined"});
-    publish(
-        &app,
-        "payment.events",
-        "payment.failed.v1",
-        order_id,
-        failure,
-    )
-    .await;
+    publish(&app, EventType::PaymentFailed, order_id, failure).await;
 
     let order = wait_for_timeline(&app, &id, "OrderCancelled").await;
     assert_eq!(order["status"], "CANCELLED");
@@ -261,8 +254,7 @@ async fn a_deadline_after_a_reservation_waits_in_cancelling_for_the_release() {
     let reference = json!({"order_id": order_id});
     publish(
         &app,
-        "inventory.events",
-        "inventory.reserved.v1",
+        EventType::InventoryReserved,
         order_id,
         reference.clone(),
     )
@@ -281,14 +273,7 @@ async fn a_deadline_after_a_reservation_waits_in_cancelling_for_the_release() {
         .unwrap();
     assert_eq!(listed.len(), 1);
 
-    publish(
-        &app,
-        "inventory.events",
-        "inventory.released.v1",
-        order_id,
-        reference,
-    )
-    .await;
+    publish(&app, EventType::InventoryReleased, order_id, reference).await;
     wait_for_timeline(&app, &id, "InventoryReleased").await;
     let order: Value = app
         .get(&format!("/orders/{id}"))

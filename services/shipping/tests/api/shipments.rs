@@ -2,7 +2,7 @@
 //! order (none where no carrier serves), its cancellation, and the tombstone a cancellation
 //! leaves.
 
-use events::{ORDER_EVENTS, PAYMENT_EVENTS, types};
+use events::{EventType, ORDER_EVENTS, PAYMENT_EVENTS};
 use participant::testing::{TestApp, event};
 use serde_json::{Value, json};
 use shipping::Shipping;
@@ -14,12 +14,12 @@ fn paid(order_id: Uuid, country: &str) -> messaging::Event {
         "shipping_address": {"name": "Ada", "line1": "1 Main St", "city": "Berlin",
                              "postal_code": "10115", "country": country},
     });
-    event(types::PAYMENT_COMPLETED, order_id, data)
+    event(EventType::PaymentCompleted, order_id, data)
 }
 
 fn cancelled(order_id: Uuid) -> messaging::Event {
     let data = json!({"order_id": order_id, "reason": "timeout"});
-    event(types::ORDER_CANCELLED, order_id, data)
+    event(EventType::OrderCancelled, order_id, data)
 }
 
 const SHIPMENT: &str = "select status from shipping.shipments where order_id = $1";
@@ -74,15 +74,15 @@ async fn a_paid_order_is_shipped_where_a_carrier_serves_and_cancelled_on_compens
     );
     assert_eq!(
         app.outbox("shipping", shipped).await,
-        [types::SHIPMENT_SCHEDULED]
+        [EventType::ShipmentScheduled]
     );
     assert_eq!(
         app.outbox("shipping", unserved).await,
-        [types::SHIPMENT_FAILED]
+        [EventType::ShipmentFailed]
     );
     assert_eq!(
         app.outbox("shipping", compensated).await,
-        [types::SHIPMENT_SCHEDULED]
+        [EventType::ShipmentScheduled]
     );
 }
 
