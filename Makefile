@@ -37,7 +37,7 @@ endif
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-tools: ## Install what is missing: PostgreSQL server binaries (apt) and the nisshi broker (cargo).
+tools: ## Install what is missing: PostgreSQL server binaries and Prometheus (apt), the nisshi broker (cargo).
 	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || [ -n "$$PG_BIN_DIR" ]; then \
 		echo "==> PostgreSQL server binaries: found"; \
 	elif command -v apt-get >/dev/null 2>&1; then \
@@ -45,6 +45,14 @@ tools: ## Install what is missing: PostgreSQL server binaries (apt) and the niss
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	else \
 		echo "PostgreSQL server binaries are missing and apt-get is not available: install PostgreSQL or set PG_BIN_DIR."; exit 1; \
+	fi
+	@if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then \
+		echo "==> Prometheus: found"; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+		echo "==> installing Prometheus (Debian package prometheus)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	else \
+		echo "Prometheus is missing and apt-get is not available: install Prometheus (prometheus and promtool on PATH)."; exit 1; \
 	fi
 	@if [ -x "$(NISSHI_BIN)" ]; then \
 		echo "==> nisshi broker: $(NISSHI_BIN)"; \
@@ -116,10 +124,12 @@ schemathesis: ## Install schemathesis into target/schemathesis (make test does).
 		python3 -m venv $(SCHEMATHESIS_VENV) && $(SCHEMATHESIS_VENV)/bin/pip install -q "schemathesis==$(SCHEMATHESIS_VERSION)"; \
 	fi
 
-test: tools schemathesis ## Every check CI runs: format, clippy -D warnings, compose validation, all tests (OpenAPI contracts by schemathesis).
+test: tools schemathesis ## Every check CI runs: compose validation, alert rules (promtool), format, clippy -D warnings, all tests (OpenAPI contracts by schemathesis).
 	@command -v docker-compose >/dev/null 2>&1 || { echo "==> installing docker-compose (Debian package) to validate docker-compose.yml"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }
 	docker-compose config -q
+	promtool check rules shared/prometheus/alerts.yml
+	promtool test rules shared/prometheus/alerts.test.yml
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --all-features -- -D warnings
 	cargo test --workspace --all-features

@@ -137,7 +137,7 @@ pub async fn finish(
     status: Status,
     reason: Option<&str>,
 ) -> sqlx::Result<()> {
-    orders::set_status(tx, order_id, status, reason, false, false).await?;
+    let age = orders::set_status(tx, order_id, status, reason, false, false).await?;
     if status != Status::Cancelled || !orders::seen(tx, order_id, OrderCancelled).await? {
         announce(tx, outbox, order_id, status, reason).await?;
     }
@@ -147,6 +147,7 @@ pub async fn finish(
         "reason" => reason.unwrap_or("").to_owned()
     )
     .increment(1);
+    metrics::histogram!("saga_duration_seconds", "status" => status.as_str()).record(age);
     tracing::info!(%order_id, status = status.as_str(), reason, "saga finished");
     Ok(())
 }

@@ -161,7 +161,8 @@ pub async fn lock_saga(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option
     .await
 }
 
-/// Moves the order to `status`; a terminal status also stamps `finished_at`.
+/// Moves the order to `status`; a terminal status also stamps `finished_at`. Returns the
+/// order's age in seconds.
 pub async fn set_status(
     conn: &mut PgConnection,
     id: Uuid,
@@ -169,19 +170,19 @@ pub async fn set_status(
     reason: Option<&str>,
     awaiting_release: bool,
     awaiting_refund: bool,
-) -> sqlx::Result<()> {
-    sqlx::query(
+) -> sqlx::Result<f64> {
+    sqlx::query_scalar(
         "update orders set status = $2, cancel_reason = coalesce($3, cancel_reason),
                 awaiting_release = $4, awaiting_refund = $5,
                 finished_at = case when $2 in ('CONFIRMED', 'CANCELLED') then now() end
-         where id = $1",
+         where id = $1
+         returning extract(epoch from now() - created_at)::float8",
     )
     .bind(id)
     .bind(status)
     .bind(reason)
     .bind(awaiting_release)
     .bind(awaiting_refund)
-    .execute(conn)
-    .await?;
-    Ok(())
+    .fetch_one(conn)
+    .await
 }

@@ -21,7 +21,7 @@ use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
 use rdkafka::message::{Message, OwnedMessage};
-use rdkafka::{ClientConfig, ClientContext};
+use rdkafka::{ClientConfig, ClientContext, Statistics};
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -41,13 +41,39 @@ pub use handler::{Handler, HandlerError, Upcaster};
 use worker::Runtime;
 
 /// Counts rebalances. A message read before the latest revocation is dropped by its worker:
-/// the partition resumes from its committed offset wherever it is assigned now.
+/// the partition resumes from its committed offset wherever it is assigned now. Also turns
+/// librdkafka's statistics into the lag gauges.
 struct RebalanceContext {
+    group: String,
     generation: Arc<AtomicU64>,
     joined: Arc<AtomicBool>,
 }
 
-impl ClientContext for RebalanceContext {}
+/// How often librdkafka reports statistics, the consumer lag among them.
+const STATISTICS_INTERVAL_MS: &str = "10000";
+
+impl ClientContext for RebalanceContext {
+    /// `consumer_lag{group,topic,partition}`: messages on the partition after the last one the
+    /// inbox applied (its high watermark minus the stored offset). A partition this member does
+    /// not own reads 0, so the sum over a group's members is the group's lag.
+    fn stats(&self, statistics: Statistics) {
+        for (topic, topic_stats) in statistics.topics {
+            for (partition, stats) in topic_stats.partitions {
+                if partition < 0 {
+                    continue; // librdkafka's internal "unassigned" partition
+                }
+                let lag = if stats.desired {
+                    stats.consumer_lag_stored.max(0)
+                } else {
+                    0
+                };
+                metrics::gauge!("consumer_lag", "group" => self.group.clone(),
+                    "topic" => topic.clone(), "partition" => partition.to_string())
+                .set(lag as f64);
+            }
+        }
+    }
+}
 
 impl ConsumerContext for RebalanceContext {
     fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -118,7 +144,9 @@ pub async fn run<H: Handler>(
             .set("heartbeat.interval.ms", "1500")
             .set("reconnect.backoff.max.ms", "1000")
             .set("fetch.wait.max.ms", kafka::FETCH_WAIT_MAX_MS)
+            .set("statistics.interval.ms", STATISTICS_INTERVAL_MS)
             .create_with_context(RebalanceContext {
+                group: config.group.clone(),
                 generation: generation.clone(),
                 joined: config.joined.clone(),
             })?,
@@ -126,6 +154,12 @@ pub async fn run<H: Handler>(
     let topics = config.topics.clone();
     let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics)?;
+    // Present from the start, so a rule on its growth sees the first dead letter.
+    for topic in &topics {
+        metrics::counter!("dlq_messages_total", "service" => config.service.clone(),
+            "topic" => topic.to_string())
+        .increment(0);
+    }
     let (done_sender, mut done) = mpsc::unbounded_channel::<Done>();
     let runtime = Arc::new(Runtime {
         producer: kafka::producer(&config.brokers)?,

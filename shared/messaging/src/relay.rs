@@ -52,7 +52,8 @@ impl std::fmt::Debug for Relay {
 }
 
 /// A batch with the broker: its row ids and their acknowledgements to come.
-type InFlight = (Vec<i64>, Vec<DeliveryFuture>);
+/// A batch with the broker: its rows' ids and creation times, and its deliveries.
+type InFlight = (Vec<(i64, chrono::DateTime<chrono::Utc>)>, Vec<DeliveryFuture>);
 
 #[derive(sqlx::FromRow)]
 struct OutboxRow {
@@ -135,6 +136,10 @@ impl Relay {
                 .await?;
             if acquired {
                 break;
+            }
+            // A standby sees the same outbox: its gauges tell the same story as the leader's.
+            if let Err(error) = self.record_backlog().await {
+                tracing::debug!(service = %self.service, %error, "backlog gauges not recorded");
             }
             if self.pause(self.config.standby_interval, shutdown).await {
                 return Ok(());
@@ -230,7 +235,8 @@ impl Relay {
             let full = rows.len() as i64 == self.config.batch_size;
             match self.produce(&rows).await {
                 Ok(deliveries) => {
-                    in_flight.push_back((rows.iter().map(|row| row.id).collect(), deliveries));
+                    let rows = rows.iter().map(|row| (row.id, row.created_at)).collect();
+                    in_flight.push_back((rows, deliveries));
                 }
                 Err(error) => break Err(error.into()),
             }
@@ -267,10 +273,10 @@ impl Relay {
 
     /// Waits for every acknowledgement of the oldest batch in flight, then marks it.
     async fn settle(&self, batch: Option<InFlight>) -> Result<u64, RelayError> {
-        let Some((ids, deliveries)) = batch else {
+        let Some((rows, deliveries)) = batch else {
             return Ok(0);
         };
-        let span = tracing::info_span!("relay.batch", service = %self.service, size = ids.len());
+        let span = tracing::info_span!("relay.batch", service = %self.service, size = rows.len());
         async {
             for delivery in deliveries {
                 match delivery.await {
@@ -279,7 +285,15 @@ impl Relay {
                     Err(_cancelled) => return Err(KafkaError::Canceled.into()),
                 }
             }
-            Ok(self.mark(&ids).await?)
+            let ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
+            let marked = self.mark(&ids).await?;
+            // From the state change that wrote the event to the broker's acknowledgement.
+            let latency = metrics::histogram!("outbox_publish_latency_seconds", "service" => self.service.clone());
+            let now = chrono::Utc::now();
+            for (_, created_at) in rows {
+                latency.record((now - created_at).as_seconds_f64().max(0.0));
+            }
+            Ok(marked)
         }
         .instrument(span)
         .await

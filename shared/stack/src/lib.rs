@@ -6,6 +6,7 @@
 pub mod broker;
 pub mod postgres;
 pub mod process;
+pub mod prometheus;
 
 /// The SQL that creates every service's role and schema (`migrations/init.sql`).
 pub const INIT_SQL: &str = include_str!("../../../migrations/init.sql");

@@ -1,5 +1,6 @@
 //! `stack up | down | status | cpu`: the native stack behind `make up` and `make down`: Postgres, the
-//! broker and the Toxiproxy-API server, then the five services against them (through the proxies).
+//! broker and the Toxiproxy-API server, then the services against them (through the proxies), and
+//! Prometheus scraping the services.
 //!
 //! Everything lives under `.stack/` in the working directory: data (`pgdata/`, `nisshi.db`),
 //! logs (`logs/`), pid files (`pids/`), the endpoints (`env`) and the operator endpoints' token
@@ -13,7 +14,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use nix::sys::signal::Signal;
-use stack::{broker, postgres, process};
+use stack::{broker, postgres, process, prometheus};
 
 /// Ports of the native stack (SPEC section 2).
 const POSTGRES_PORT: u16 = 55432;
@@ -23,6 +24,7 @@ const BROKER_PORT: u16 = 19092;
 const TOXIPROXY_PORT: u16 = 8474;
 const GATEWAY_PORT: u16 = 8090;
 const GATEWAY_PROXY_PORT: u16 = 18090;
+const PROMETHEUS_PORT: u16 = 9090;
 const DATABASE: &str = "sagaworks";
 
 /// The saga's services and their ports: `events::PARTICIPANTS`.
@@ -65,8 +67,8 @@ struct Part {
     stop_signal: Signal,
 }
 
-/// In the order they start; they stop in reverse: the infrastructure, the gateway, then the
-/// participants in the order of `events::PARTICIPANTS`.
+/// In the order they start; they stop in reverse: the infrastructure, the gateway, the
+/// participants in the order of `events::PARTICIPANTS`, then Prometheus.
 fn parts() -> Vec<Part> {
     let infrastructure = [
         ("postgres", Signal::SIGINT),
@@ -78,6 +80,7 @@ fn parts() -> Vec<Part> {
     infrastructure
         .into_iter()
         .chain(participants)
+        .chain([("prometheus", Signal::SIGTERM)])
         .map(|(name, stop_signal)| Part { name, stop_signal })
         .collect()
 }
@@ -193,10 +196,24 @@ async fn up(dir: &Path) -> anyhow::Result<()> {
             Ok(command)
         })?;
     }
-    for (service, port) in services {
+    for (service, port) in services.clone() {
         step(&format!("waiting for {service} to be ready"));
         wait_ready(service, port, &dir).await?;
     }
+
+    let targets: Vec<(&str, u16)> = services.collect();
+    let config = prometheus::write_config(&dir.join("prometheus"), &targets)?;
+    let prometheus_url = format!("http://127.0.0.1:{PROMETHEUS_PORT}");
+    let started = start("prometheus", &dir, || {
+        prometheus::command(&config, &dir.join("prometheus").join("data"), PROMETHEUS_PORT)
+    })?;
+    if started {
+        step("waiting for Prometheus to scrape every service");
+        prometheus::wait_all_up(&prometheus_url, targets.len(), Duration::from_secs(60))
+            .await
+            .with_context(|| format!("see {}", log_file(&dir, "prometheus").display()))?;
+    }
+    env.push(("PROMETHEUS_URL".into(), prometheus_url));
 
     let text: String = env
         .iter()
@@ -240,23 +257,23 @@ async fn wait_ready(service: &str, port: u16, dir: &Path) -> anyhow::Result<()> 
     }
 }
 
-/// Starts `name` unless its recorded pid is alive.
+/// Starts `name` unless its recorded pid is alive; says whether it started it.
 fn start(
     name: &str,
     dir: &Path,
     command: impl FnOnce() -> anyhow::Result<Command>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     let pids = pid_file(dir, name);
     if let Some(pid) = process::running_pid(&pids) {
         step(&format!("{name} is already running (pid {pid})"));
-        return Ok(());
+        return Ok(false);
     }
     let pid = process::spawn_detached(command()?, &log_file(dir, name), &pids)?;
     step(&format!(
         "started {name} (pid {pid}, log {})",
         log_file(dir, name).display()
     ));
-    Ok(())
+    Ok(true)
 }
 
 /// The operator endpoints' token of this stack: made once, at random, and kept in
@@ -345,6 +362,7 @@ fn print_status(dir: &Path) {
         ),
     ];
     addresses.extend(services().map(|(_, port)| format!("http://127.0.0.1:{port}")));
+    addresses.push(format!("http://127.0.0.1:{PROMETHEUS_PORT}"));
     for (part, address) in parts().iter().zip(addresses) {
         let (state, pid) = match process::running_pid(&pid_file(dir, part.name)) {
             Some(pid) => ("running", pid.to_string()),
