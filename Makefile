@@ -128,7 +128,7 @@ test: tools schemathesis ## Every check CI runs: compose validation, alert rules
 	@command -v docker-compose >/dev/null 2>&1 || { echo "==> installing docker-compose (Debian package) to validate docker-compose.yml"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }
 	docker-compose config -q
-	promtool check rules shared/prometheus/alerts.yml
+	promtool check config shared/prometheus/prometheus.compose.yml
 	promtool test rules shared/prometheus/alerts.test.yml
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --all-features -- -D warnings

@@ -1,7 +1,8 @@
 //! docker-compose.yml cannot run here (no Docker engine), so it is checked against what the code
 //! reads: each service's environment against its `Config`, the ports against SPEC section 2, the
-//! healthchecks and start order, the Toxiproxy config against the proxies the services use, and
-//! the Postgres init script against the one the native stack runs.
+//! healthchecks and start order, the Toxiproxy config against the proxies the services use, the
+//! Postgres init script against the one the native stack runs, and Prometheus's jobs against the
+//! services.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -221,5 +222,38 @@ fn postgres_is_initialised_by_the_same_script_as_the_native_stack() {
     assert!(
         stack.contains("migrations/init.sql"),
         "the native stack no longer runs init.sql"
+    );
+}
+
+#[test]
+fn prometheus_scrapes_every_service_where_it_listens_with_the_native_rules() {
+    let compose = compose();
+    let text =
+        std::fs::read_to_string(root().join("shared/prometheus/prometheus.compose.yml")).unwrap();
+    let config: Value = serde_yaml::from_str(&text).unwrap();
+    let jobs: BTreeSet<(String, String)> = config["scrape_configs"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|job| {
+            let name = job["job_name"].as_str().unwrap().to_owned();
+            let target = job["static_configs"][0]["targets"][0].as_str().unwrap();
+            (name, target.to_owned())
+        })
+        .collect();
+    let expected: BTreeSet<(String, String)> = configs()
+        .into_iter()
+        .map(|(name, _, _)| {
+            let service = &compose["services"][name];
+            let listens = service["environment"]["HTTP_ADDR"].as_str().unwrap();
+            let port = listens.rsplit(':').next().unwrap();
+            (name.to_owned(), format!("{name}:{port}"))
+        })
+        .collect();
+    assert_eq!(jobs, expected);
+    let mounts = serde_json::to_string(&compose["services"]["prometheus"]["volumes"]).unwrap();
+    assert!(
+        mounts.contains("./shared/prometheus/alerts.yml:/etc/prometheus/alerts.yml"),
+        "{mounts}"
     );
 }

@@ -179,7 +179,11 @@ async fn exports_what_the_alert_rules_read(system: &System) {
             .unwrap();
         let missing: Vec<&String> = names
             .iter()
-            .filter(|name| !text.lines().any(|line| line.starts_with(&format!("{name}{{"))))
+            .filter(|name| {
+                !text
+                    .lines()
+                    .any(|line| line.starts_with(&format!("{name}{{")))
+            })
             .collect();
         if missing.is_empty() {
             return;

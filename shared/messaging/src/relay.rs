@@ -53,7 +53,10 @@ impl std::fmt::Debug for Relay {
 
 /// A batch with the broker: its row ids and their acknowledgements to come.
 /// A batch with the broker: its rows' ids and creation times, and its deliveries.
-type InFlight = (Vec<(i64, chrono::DateTime<chrono::Utc>)>, Vec<DeliveryFuture>);
+type InFlight = (
+    Vec<(i64, chrono::DateTime<chrono::Utc>)>,
+    Vec<DeliveryFuture>,
+);
 
 #[derive(sqlx::FromRow)]
 struct OutboxRow {

@@ -205,7 +205,11 @@ async fn up(dir: &Path) -> anyhow::Result<()> {
     let config = prometheus::write_config(&dir.join("prometheus"), &targets)?;
     let prometheus_url = format!("http://127.0.0.1:{PROMETHEUS_PORT}");
     let started = start("prometheus", &dir, || {
-        prometheus::command(&config, &dir.join("prometheus").join("data"), PROMETHEUS_PORT)
+        prometheus::command(
+            &config,
+            &dir.join("prometheus").join("data"),
+            PROMETHEUS_PORT,
+        )
     })?;
     if started {
         step("waiting for Prometheus to scrape every service");
