@@ -19,8 +19,6 @@ pub struct Handlers {
     pub outbox: Outbox,
 }
 
-impl Handlers {}
-
 impl Handler for Handlers {
     async fn handle(&self, tx: &mut PgConnection, event: &Event) -> Result<(), HandlerError> {
         let Ok(event_type) = event.event_type.parse::<EventType>() else {
