@@ -77,10 +77,17 @@ pub async fn targets(url: &str) -> anyhow::Result<Vec<(String, String)>> {
         .collect())
 }
 
-/// Waits until Prometheus has scraped every one of its `expected` targets successfully.
-pub async fn wait_all_up(url: &str, expected: usize, timeout: Duration) -> anyhow::Result<()> {
+/// Waits until Prometheus has scraped every one of its `expected` targets successfully; gives up
+/// at once when `alive` says it exited (its port taken, a bad configuration).
+pub async fn wait_all_up(
+    url: &str,
+    expected: usize,
+    timeout: Duration,
+    alive: impl Fn() -> bool,
+) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
+        anyhow::ensure!(alive(), "Prometheus exited");
         let targets = targets(url).await.unwrap_or_default();
         let down: Vec<&str> = targets
             .iter()

@@ -213,9 +213,21 @@ async fn up(dir: &Path) -> anyhow::Result<()> {
     })?;
     if started {
         step("waiting for Prometheus to scrape every service");
-        prometheus::wait_all_up(&prometheus_url, targets.len(), Duration::from_secs(60))
-            .await
-            .with_context(|| format!("see {}", log_file(&dir, "prometheus").display()))?;
+        let alive = || process::running_pid(&pid_file(&dir, "prometheus")).is_some();
+        prometheus::wait_all_up(
+            &prometheus_url,
+            targets.len(),
+            Duration::from_secs(60),
+            alive,
+        )
+        .await
+        .with_context(|| {
+            let log = log_file(&dir, "prometheus");
+            format!(
+                "Prometheus is not scraping the services; see {}",
+                log.display()
+            )
+        })?;
     }
     env.push(("PROMETHEUS_URL".into(), prometheus_url));
 
