@@ -15,21 +15,7 @@ pub const MEMORY_STORAGE: &str = "memory://nisshi/";
 /// The nisshi binary: `NISSHI_BIN` (set by the Makefile to the build of `shared/nisshi` as it is
 /// now), else `nisshi` on `PATH`.
 pub fn nisshi_bin() -> anyhow::Result<PathBuf> {
-    if let Some(bin) = std::env::var_os("NISSHI_BIN") {
-        let bin = PathBuf::from(bin);
-        anyhow::ensure!(
-            bin.exists(),
-            "NISSHI_BIN={} does not exist: run `make tools`",
-            bin.display()
-        );
-        return Ok(bin);
-    }
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
-        .map(|dir| dir.join("nisshi"))
-        .find(|candidate| candidate.exists())
-        .context(
+    crate::tool_bin("NISSHI_BIN", "nisshi")?.context(
             "the nisshi broker is not installed: run `make tools`, or run through `make`, which sets NISSHI_BIN",
         )
 }

@@ -18,6 +18,25 @@ pub fn schemas() -> Vec<&'static str> {
     participants.chain(["gateway"]).collect()
 }
 
+/// A tool the stack runs: the file `env_var` names if set (it must exist), else `name` on
+/// `PATH`; `None` when neither is there.
+pub fn tool_bin(env_var: &str, name: &str) -> anyhow::Result<Option<std::path::PathBuf>> {
+    if let Some(bin) = std::env::var_os(env_var) {
+        let bin = std::path::PathBuf::from(bin);
+        anyhow::ensure!(
+            bin.exists(),
+            "{env_var}={} does not exist: run `make tools`",
+            bin.display()
+        );
+        return Ok(Some(bin));
+    }
+    Ok(std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.exists())
+    }))
+}
+
 /// A free TCP port on 127.0.0.1, for a child process that must be told its port up front.
 pub fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?

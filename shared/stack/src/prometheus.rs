@@ -15,15 +15,8 @@ const INTERVAL: &str = "10s";
 
 /// The Prometheus binary: `PROMETHEUS_BIN`, else `prometheus` on `PATH`.
 pub fn prometheus_bin() -> anyhow::Result<PathBuf> {
-    let found = match std::env::var_os("PROMETHEUS_BIN") {
-        Some(bin) => Some(PathBuf::from(bin)).filter(|bin| bin.exists()),
-        None => std::env::var_os("PATH").and_then(|path| {
-            std::env::split_paths(&path)
-                .map(|dir| dir.join("prometheus"))
-                .find(|candidate| candidate.exists())
-        }),
-    };
-    found.context("Prometheus is not installed: run `make tools` (Debian package prometheus)")
+    crate::tool_bin("PROMETHEUS_BIN", "prometheus")?
+        .context("Prometheus is not installed: run `make tools` (Debian package prometheus)")
 }
 
 /// Writes `prometheus.yml` (one job per service: `(name, port)` of `targets`) and the rules into
