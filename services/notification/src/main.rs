@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    participant::main::<notification::Notification>().await
+    participant::main::<notification::Notification>(env!("CARGO_PKG_VERSION")).await
 }

@@ -63,8 +63,8 @@ async fn place(
     let mut tx = state.pool.begin().await?;
     let created_at: Option<DateTime<Utc>> = sqlx::query_scalar(
         "insert into orders (id, customer_id, status, total_cents, lines, shipping_address,
-                             idempotency_key, request_fingerprint, deadline_at)
-         values ($1, $2, 'PENDING', $3, $4, $5, $6, $7, now() + make_interval(secs => $8))
+                             idempotency_key, request_fingerprint, deadline_at, traceparent)
+         values ($1, $2, 'PENDING', $3, $4, $5, $6, $7, now() + make_interval(secs => $8), $9)
          on conflict (idempotency_key) do nothing
          returning created_at",
     )
@@ -76,6 +76,8 @@ async fn place(
     .bind(&key)
     .bind(&fingerprint)
     .bind(state.saga_deadline.as_secs_f64())
+    // The saga deadline's cancellation continues this trace.
+    .bind(platform::telemetry::traceparent())
     .fetch_optional(&mut *tx)
     .await?;
     let Some(created_at) = created_at else {

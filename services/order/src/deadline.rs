@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use platform::Shutdown;
+use tracing::Instrument;
 
 use crate::AppState;
 use crate::handlers;
@@ -44,14 +45,23 @@ pub async fn run(state: AppState, shutdown: Shutdown) {
 /// Cancels up to 100 overdue orders in one transaction; returns how many.
 pub async fn expire(state: &AppState) -> sqlx::Result<usize> {
     let mut tx = state.pool.begin().await?;
-    let overdue: Vec<uuid::Uuid> = sqlx::query_scalar(
-        "select id from orders where status = 'PENDING' and deadline_at <= now()
+    let overdue: Vec<(uuid::Uuid, Option<String>)> = sqlx::query_as(
+        "select id, traceparent from orders where status = 'PENDING' and deadline_at <= now()
          order by deadline_at limit 100 for update skip locked",
     )
     .fetch_all(&mut *tx)
     .await?;
-    for order_id in &overdue {
-        handlers::expire(&mut tx, &state.outbox, *order_id).await?;
+    for (order_id, traceparent) in &overdue {
+        // In the order's trace: its compensations follow from this span.
+        let span = tracing::info_span!(
+            "saga deadline",
+            order_id = %order_id,
+            trace_id = tracing::field::Empty,
+        );
+        platform::telemetry::continue_trace(&span, traceparent.as_deref());
+        handlers::expire(&mut tx, &state.outbox, *order_id)
+            .instrument(span)
+            .await?;
     }
     tx.commit().await?;
     Ok(overdue.len())

@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    participant::main::<order::Order>().await
+    participant::main::<order::Order>(env!("CARGO_PKG_VERSION")).await
 }

@@ -4,9 +4,14 @@ use platform::Shutdown;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    platform::telemetry::init("payment-gateway");
     let config = Config::parse();
-    let application = Application::build(config).await?;
-    tracing::info!(port = application.port(), "payment-gateway listening");
-    application.run_until_stopped(Shutdown::on_signals()).await
+    let telemetry = platform::telemetry::init("payment-gateway", env!("CARGO_PKG_VERSION"));
+    let result = async {
+        let application = Application::build(config).await?;
+        tracing::info!(port = application.port(), "payment-gateway listening");
+        application.run_until_stopped(Shutdown::on_signals()).await
+    }
+    .await;
+    telemetry.shutdown().await;
+    result
 }

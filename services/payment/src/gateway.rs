@@ -13,6 +13,7 @@ use resilience::{BreakerConfig, BreakerError, CircuitBreaker, RetryPolicy};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::time::Instant;
+use tracing::{Instrument, Span};
 use uuid::Uuid;
 
 #[derive(Clone, Debug)]
@@ -175,24 +176,29 @@ impl GatewayClient {
             refunded_cents: i64,
         }
         let url = format!("{}/v1/charges?order_id={order_id}", self.config.base_url);
-        let call = || async {
-            let response = self
-                .http
-                .get(&url)
-                .send()
-                .await
-                .map_err(|e| CallError::Transport(platform::api::Chain(&e).to_string()))?;
-            let status = response.status();
-            if !status.is_success() {
-                return Err(CallError::Server {
-                    status: status.as_u16(),
-                    body: response.text().await.unwrap_or_default(),
-                });
+        let call = || {
+            async {
+                let response = self
+                    .http
+                    .get(&url)
+                    .header("traceparent", platform::telemetry::traceparent())
+                    .send()
+                    .await
+                    .map_err(|e| CallError::Transport(platform::api::Chain(&e).to_string()))?;
+                let status = response.status();
+                Span::current().record("http.response.status_code", status.as_u16());
+                if !status.is_success() {
+                    return Err(CallError::Server {
+                        status: status.as_u16(),
+                        body: response.text().await.unwrap_or_default(),
+                    });
+                }
+                response
+                    .json::<Vec<Charge>>()
+                    .await
+                    .map_err(|e| CallError::Transport(e.to_string()))
             }
-            response
-                .json::<Vec<Charge>>()
-                .await
-                .map_err(|e| CallError::Transport(e.to_string()))
+            .instrument(self.call_span("GET", &url))
         };
         let charges = self
             .breaker
@@ -215,6 +221,23 @@ impl GatewayClient {
             })
             .map(|charge| (charge.id, charge.amount_cents - charge.refunded_cents))
             .collect())
+    }
+
+    /// The client span of one call (each attempt its own). The request carries its
+    /// `traceparent`, so the gateway's span is its child.
+    fn call_span(&self, method: &'static str, url: &str) -> Span {
+        let path = url
+            .strip_prefix(self.config.base_url.as_str())
+            .unwrap_or(url);
+        let path = path.split('?').next().unwrap_or(path);
+        tracing::info_span!(
+            "gateway call",
+            otel.name = format!("gateway {method} {path}"),
+            otel.kind = "client",
+            http.request.method = method,
+            url.full = url,
+            http.response.status_code = tracing::field::Empty,
+        )
     }
 
     /// POSTs with retries; any 2xx or 4xx answer ends the loop.
@@ -266,24 +289,29 @@ impl GatewayClient {
         key: &str,
         body: &Value,
     ) -> Result<(StatusCode, Value), AttemptError> {
-        let call = || async {
-            let response = self
-                .http
-                .post(url)
-                .header("Idempotency-Key", key)
-                .json(body)
-                .send()
-                .await
-                .map_err(|e| CallError::Transport(platform::api::Chain(&e).to_string()))?;
-            let status = response.status();
-            let answer: Value = response.json().await.unwrap_or(Value::Null);
-            if status.is_server_error() {
-                return Err(CallError::Server {
-                    status: status.as_u16(),
-                    body: answer.to_string(),
-                });
+        let call = || {
+            async {
+                let response = self
+                    .http
+                    .post(url)
+                    .header("Idempotency-Key", key)
+                    .header("traceparent", platform::telemetry::traceparent())
+                    .json(body)
+                    .send()
+                    .await
+                    .map_err(|e| CallError::Transport(platform::api::Chain(&e).to_string()))?;
+                let status = response.status();
+                Span::current().record("http.response.status_code", status.as_u16());
+                let answer: Value = response.json().await.unwrap_or(Value::Null);
+                if status.is_server_error() {
+                    return Err(CallError::Server {
+                        status: status.as_u16(),
+                        body: answer.to_string(),
+                    });
+                }
+                Ok((status, answer))
             }
-            Ok((status, answer))
+            .instrument(self.call_span("POST", url))
         };
         let (status, answer) = self
             .breaker

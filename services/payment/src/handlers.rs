@@ -28,8 +28,9 @@ impl Handlers {
     ) -> Result<(), HandlerError> {
         reserved.check().map_err(HandlerError::poison)?;
         sqlx::query(
-            "insert into payments (order_id, id, status, amount_cents, card_token, shipping_address, deadline_at)
-             values ($1, $2, 'PENDING', $3, $4, $5, now() + make_interval(secs => $6))
+            "insert into payments (order_id, id, status, amount_cents, card_token, shipping_address,
+                                   deadline_at, traceparent)
+             values ($1, $2, 'PENDING', $3, $4, $5, now() + make_interval(secs => $6), $7)
              on conflict (order_id) do nothing",
         )
         .bind(reserved.order_id)
@@ -38,6 +39,7 @@ impl Handlers {
         .bind(&reserved.card_token)
         .bind(sqlx::types::Json(&reserved.shipping_address))
         .bind(self.deadline.as_secs_f64())
+        .bind(platform::telemetry::traceparent())
         .execute(tx)
         .await?;
         Ok(())
@@ -55,11 +57,13 @@ impl Handlers {
         match payment.status {
             Status::Captured if payment.refund_id.is_none() => {
                 sqlx::query(
-                    "update payments set refund_id = $2, next_attempt_at = now(), updated_at = now()
+                    "update payments set refund_id = $2, next_attempt_at = now(), updated_at = now(),
+                                         traceparent = $3
                      where order_id = $1",
                 )
                 .bind(order_id)
                 .bind(Uuid::now_v7())
+                .bind(platform::telemetry::traceparent())
                 .execute(tx)
                 .await?;
             }
@@ -68,10 +72,11 @@ impl Handlers {
                 sqlx::query(
                     "update payments set status = 'CANCELLED', reconcile = attempts > 0,
                             refund_id = case when attempts > 0 then gen_random_uuid() end,
-                            next_attempt_at = now(), updated_at = now()
+                            next_attempt_at = now(), updated_at = now(), traceparent = $2
                      where order_id = $1",
                 )
                 .bind(order_id)
+                .bind(platform::telemetry::traceparent())
                 .execute(tx)
                 .await?;
             }

@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    participant::main::<payment::Payment>().await
+    participant::main::<payment::Payment>(env!("CARGO_PKG_VERSION")).await
 }

@@ -42,10 +42,12 @@ pub struct Payment {
     pub refund_id: Option<Uuid>,
     pub reconcile: bool,
     pub deadline_at: chrono::DateTime<chrono::Utc>,
+    /// The span that created the payment or asked for its refund: the worker's span continues it.
+    pub traceparent: Option<String>,
 }
 
 const COLUMNS: &str = "order_id, id, status, amount_cents, card_token, shipping_address, attempts,
-                       charge_id, refund_id, reconcile, deadline_at";
+                       charge_id, refund_id, reconcile, deadline_at, traceparent";
 
 pub async fn lock(conn: &mut PgConnection, order_id: Uuid) -> sqlx::Result<Option<Payment>> {
     sqlx::query_as(&format!(

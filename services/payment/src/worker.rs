@@ -16,6 +16,7 @@ use platform::Shutdown;
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::Notify;
+use tracing::Instrument;
 
 use crate::gateway::{ChargeOutcome, GatewayClient, GatewayError};
 use crate::payments::{self, Payment, Status};
@@ -138,11 +139,28 @@ impl Worker {
         let Some(payment) = payments::claim_due(&mut tx).await? else {
             return Ok(false);
         };
-        match payment.status {
-            Status::Pending => self.charge(&mut tx, &payment).await?,
-            Status::Captured => self.refund(&mut tx, &payment).await?,
-            _ => self.reconcile(&mut tx, &payment).await?,
+        let work = match payment.status {
+            Status::Pending => "charge",
+            Status::Captured => "refund",
+            _ => "reconcile",
+        };
+        let span = tracing::info_span!(
+            "payment",
+            otel.name = format!("payment {work}"),
+            order_id = %payment.order_id,
+            trace_id = tracing::field::Empty,
+        );
+        platform::telemetry::continue_trace(&span, payment.traceparent.as_deref());
+        async {
+            match payment.status {
+                Status::Pending => self.charge(&mut tx, &payment).await?,
+                Status::Captured => self.refund(&mut tx, &payment).await?,
+                _ => self.reconcile(&mut tx, &payment).await?,
+            }
+            anyhow::Ok(())
         }
+        .instrument(span)
+        .await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    participant::main::<shipping::Shipping>().await
+    participant::main::<shipping::Shipping>(env!("CARGO_PKG_VERSION")).await
 }

@@ -14,11 +14,9 @@ pub mod kafka;
 pub mod outbox;
 pub mod relay;
 pub mod service;
-pub mod trace;
 
 pub use envelope::{DecodeError, Event};
 pub use inbox::{ConsumerConfig, Handler, HandlerError};
 pub use outbox::{Outbox, migrate};
 pub use relay::{Relay, RelayConfig};
 pub use service::Messaging;
-pub use trace::TraceContext;

@@ -5,8 +5,6 @@ use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::trace::TraceContext;
-
 /// Where one service's events go: its topic and CloudEvents source.
 #[derive(Clone, Debug)]
 pub struct Outbox {
@@ -28,7 +26,7 @@ impl Outbox {
     #[tracing::instrument(
         name = "outbox.enqueue",
         skip_all,
-        fields(subject = %subject, event_type = event_type.as_ref())
+        fields(otel.kind = "producer", subject = %subject, event_type = event_type.as_ref())
     )]
     pub async fn enqueue(
         &self,
@@ -49,7 +47,7 @@ impl Outbox {
         .bind(event_type.as_ref())
         .bind(&self.source)
         .bind(payload)
-        .bind(TraceContext::current().child().to_string())
+        .bind(platform::telemetry::traceparent())
         .execute(conn)
         .await?;
         Ok(event_id)

@@ -279,7 +279,8 @@ impl Relay {
         let Some((rows, deliveries)) = batch else {
             return Ok(0);
         };
-        let span = tracing::info_span!("relay.batch", service = %self.service, size = rows.len());
+        // Not `info`: a batch belongs to no saga, and a trace of its own per batch is noise.
+        let span = tracing::debug_span!("relay.batch", service = %self.service, size = rows.len());
         async {
             for delivery in deliveries {
                 match delivery.await {

@@ -99,22 +99,29 @@ impl Application {
 }
 
 /// A participant's whole `main`: logs, its config from the environment and command line, then
-/// an admin subcommand (`replay`, `dlq`) or the service until SIGTERM or SIGINT.
-pub async fn main<S: Service>() -> anyhow::Result<()> {
+/// an admin subcommand (`replay`, `dlq`) or the service until SIGTERM or SIGINT. `version` is
+/// the service's (its traces' `service.version`): `env!("CARGO_PKG_VERSION")` in its `main`.
+pub async fn main<S: Service>(version: &'static str) -> anyhow::Result<()> {
     let participant = participant::<S>()?;
-    platform::telemetry::init(participant.name);
     let config: S::Config =
         crate::parse_from(participant, std::env::args_os()).unwrap_or_else(|error| error.exit());
     let settings: &Settings = config.as_ref();
     if let Some(command) = settings.admin.clone() {
+        platform::telemetry::init_logs();
         let pool = platform::db::connect(&settings.database_url, 2, Duration::ZERO).await?;
         return messaging::cli::run(command, &pool, &settings.kafka_brokers, participant.name)
             .await;
     }
-    Application::build::<S>(config)
-        .await?
-        .run_until_stopped(Shutdown::on_signals())
-        .await
+    let telemetry = platform::telemetry::init(participant.name, version);
+    let result = async {
+        Application::build::<S>(config)
+            .await?
+            .run_until_stopped(Shutdown::on_signals())
+            .await
+    }
+    .await;
+    telemetry.shutdown().await;
+    result
 }
 
 /// The service's handler behind the saga's evolution rule: the types it does not react to are

@@ -169,7 +169,7 @@ pub fn event(event_type: EventType, order_id: Uuid, data: serde_json::Value) -> 
         time: chrono::Utc::now(),
         subject: order_id.to_string(),
         data,
-        traceparent: messaging::TraceContext::new_root().to_string(),
+        traceparent: platform::telemetry::traceparent(),
     }
 }
 

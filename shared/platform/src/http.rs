@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 use tokio::net::TcpListener;
-use tower_http::trace::TraceLayer;
+use tracing::{Instrument, Span};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -138,10 +138,15 @@ pub const BODY_LIMIT: usize = 256 * 1024;
 /// How long a request may take before it is answered 503 `timeout`.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// `http_request_duration_seconds{method, path, status}`. Every label comes from a fixed set:
-/// the path is the route's pattern (`/orders/{id}`) or `unmatched`, the method a standard one or
-/// `other`, so no client can add series (`FOO1 /healthz`, `FOO2 /healthz`, ...).
-async fn record_duration(request: Request, next: Next) -> Response {
+/// Every request's span and its `http_request_duration_seconds{method, path, status}`.
+///
+/// The span continues the caller's trace (its `traceparent` header), so what the request does
+/// (the events it writes) joins that trace. The operations routes (probes, scrapes) get none.
+///
+/// Every metric label comes from a fixed set: the path is the route's pattern (`/orders/{id}`)
+/// or `unmatched`, the method a standard one or `other`, so no client can add series (`FOO1
+/// /healthz`, `FOO2 /healthz`, ...).
+async fn observe(request: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
     let method = match *request.method() {
         Method::GET => "GET",
@@ -157,9 +162,30 @@ async fn record_duration(request: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    metrics::histogram!("http_request_duration_seconds", "method" => method, "path" => path, "status" => status)
+    let span = if matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics") {
+        Span::none()
+    } else {
+        let span = tracing::info_span!(
+            "request",
+            otel.name = format!("{method} {path}"),
+            otel.kind = "server",
+            http.request.method = method,
+            http.route = path,
+            http.response.status_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+            trace_id = tracing::field::Empty,
+        );
+        let traceparent = request.headers().get("traceparent");
+        crate::telemetry::continue_trace(&span, traceparent.and_then(|v| v.to_str().ok()));
+        span
+    };
+    let response = next.run(request).instrument(span.clone()).await;
+    let status = response.status();
+    span.record("http.response.status_code", status.as_u16());
+    if status.is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
+    metrics::histogram!("http_request_duration_seconds", "method" => method, "path" => path, "status" => status.as_u16().to_string())
         .record(started.elapsed().as_secs_f64());
     response
 }
@@ -195,7 +221,7 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
 
 /// Serves `router` on `listener` until `shutdown` triggers, then lets requests in flight finish.
 /// Every service gets the same edges: the JSON error shape for unknown routes and methods, a
-/// body limit, a request timeout, request metrics and tracing.
+/// body limit, a request timeout, request metrics and a span per request.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -206,8 +232,7 @@ pub async fn serve(
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(time_limit))
-        .layer(axum::middleware::from_fn(record_duration))
-        .layer(TraceLayer::new_for_http());
+        .layer(axum::middleware::from_fn(observe));
     axum::serve(listener, router)
         .with_graceful_shutdown(async move { shutdown.wait().await })
         .await

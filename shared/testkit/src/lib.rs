@@ -15,6 +15,7 @@
 
 #[cfg(feature = "containers")]
 mod containers;
+mod otlp;
 mod postgres;
 mod service;
 
@@ -25,6 +26,7 @@ use nix::sys::signal::Signal;
 use platform::Shutdown;
 use stack::process::TiedChild;
 
+pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use postgres::TestDatabase;
 
 /// The operator endpoints' token (`ADMIN_TOKEN`) of services a test starts.

@@ -14,7 +14,6 @@ use platform::Shutdown;
 
 use super::{ConsumerConfig, Done, Handler, HandlerError};
 use crate::envelope::{DecodeError, Event};
-use crate::trace::TraceContext;
 
 /// What every partition worker of one consumer shares.
 pub(super) struct Runtime<H> {
@@ -59,24 +58,41 @@ impl<H: Handler> Runtime<H> {
             if generation != self.generation.load(Ordering::SeqCst) {
                 continue;
             }
+            let decoded = Event::decode(&message).and_then(|event| self.upcast(event));
+            let what = decoded
+                .as_ref()
+                .map_or(message.topic(), |e| e.event_type.as_str());
             let span = tracing::info_span!(
                 "message",
-                topic = message.topic(),
-                partition = message.partition(),
-                offset = message.offset(),
+                otel.name = format!("process {what}"),
+                otel.kind = "consumer",
+                messaging.system = "kafka",
+                messaging.destination.name = message.topic(),
+                messaging.destination.partition.id = message.partition(),
+                messaging.kafka.offset = message.offset(),
                 event_type = tracing::field::Empty,
                 order_id = tracing::field::Empty,
                 trace_id = tracing::field::Empty,
             );
-            if !self.process(&message).instrument(span).await {
+            if let Ok(event) = &decoded {
+                span.record("event_type", event.event_type.as_str());
+                span.record("order_id", event.subject.as_str());
+            }
+            // The handler's span continues the trace of the span that wrote the event.
+            let traceparent = decoded
+                .as_ref()
+                .ok()
+                .map(|event| event.traceparent.as_str());
+            platform::telemetry::continue_trace(&span, traceparent);
+            if !self.process(&message, decoded).instrument(span).await {
                 return;
             }
         }
     }
 
     /// Handles one message to the end; returns false when shutdown interrupted it.
-    async fn process(&self, message: &OwnedMessage) -> bool {
-        let (outcome, event) = match Event::decode(message).and_then(|e| self.upcast(e)) {
+    async fn process(&self, message: &OwnedMessage, decoded: Result<Event, DecodeError>) -> bool {
+        let (outcome, event) = match decoded {
             Err(error) => (
                 Outcome::DeadLetter {
                     error: error.to_string(),
@@ -85,16 +101,10 @@ impl<H: Handler> Runtime<H> {
                 None,
             ),
             Ok(event) => {
-                let span = tracing::Span::current();
-                span.record("event_type", event.event_type.as_str());
-                span.record("order_id", event.subject.as_str());
-                let trace =
-                    TraceContext::parse(&event.traceparent).unwrap_or_else(TraceContext::new_root);
-                span.record("trace_id", format!("{:032x}", trace.trace_id));
                 let outcome = if self.handler.ignores(&event.event_type) {
                     Outcome::Ignored
                 } else {
-                    trace.child().scope(self.apply(message, &event)).await
+                    self.apply(message, &event).await
                 };
                 (outcome, Some(event))
             }

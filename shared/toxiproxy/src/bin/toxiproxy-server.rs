@@ -21,7 +21,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    platform::telemetry::init("toxiproxy");
+    platform::telemetry::init_logs();
     let args = Args::parse();
     let registry = Registry::new();
     if let Some(path) = &args.config {
