@@ -65,7 +65,16 @@ fn every_service_sets_exactly_what_its_config_reads() {
             .keys()
             .map(|key| key.as_str().unwrap().to_owned())
             .collect();
-        let unknown: Vec<_> = set.difference(&read).collect();
+        // The OpenTelemetry SDK reads its own standard variables: traces go to Jaeger.
+        assert_eq!(
+            service["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"],
+            Value::from("http://jaeger:4317"),
+            "{name} exports its traces to Jaeger"
+        );
+        let unknown: Vec<_> = set
+            .difference(&read)
+            .filter(|var| !var.starts_with("OTEL_"))
+            .collect();
         assert!(
             unknown.is_empty(),
             "{name} sets {unknown:?}, which its Config does not read"
@@ -255,5 +264,54 @@ fn prometheus_scrapes_every_service_where_it_listens_with_the_native_rules() {
     assert!(
         mounts.contains("./shared/prometheus/alerts.yml:/etc/prometheus/alerts.yml"),
         "{mounts}"
+    );
+}
+
+#[test]
+fn grafana_provisions_the_dashboard_on_the_compose_prometheus_and_jaeger() {
+    let compose = compose();
+    let grafana = &compose["services"]["grafana"];
+    let mounts = serde_json::to_string(&grafana["volumes"]).unwrap();
+    for mount in [
+        "./shared/grafana/provisioning:/etc/grafana/provisioning",
+        "./shared/grafana/dashboards:/var/lib/grafana/dashboards",
+    ] {
+        assert!(mounts.contains(mount), "{mounts}");
+    }
+    let read = |path: &str| -> Value {
+        serde_yaml::from_str(&std::fs::read_to_string(root().join(path)).unwrap()).unwrap()
+    };
+    let providers = read("shared/grafana/provisioning/dashboards/dashboards.yml");
+    assert_eq!(
+        providers["providers"][0]["options"]["path"],
+        Value::from("/var/lib/grafana/dashboards")
+    );
+
+    // Each data source is a compose service on the port it listens on.
+    let sources = read("shared/grafana/provisioning/datasources/datasources.yml");
+    let mut uids = BTreeSet::new();
+    for source in sources["datasources"].as_sequence().unwrap() {
+        let url = source["url"].as_str().unwrap();
+        let (host, port) = url
+            .strip_prefix("http://")
+            .and_then(|address| address.split_once(':'))
+            .unwrap();
+        let service = &compose["services"][host];
+        assert!(service.is_mapping(), "{url}: no service {host}");
+        let published = serde_json::to_string(&service["ports"]).unwrap();
+        assert!(published.contains(&format!(":{port}\"")), "{host} listens on {port}: {published}");
+        uids.insert(source["uid"].as_str().unwrap().to_owned());
+    }
+    // Every panel reads a provisioned data source; its metrics are checked against what the
+    // services export by the whole-system test (tests/system).
+    let dashboard: serde_json::Value =
+        serde_json::from_str(stack::prometheus::DASHBOARD).unwrap();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        let uid = panel["datasource"]["uid"].as_str().unwrap();
+        assert!(uids.contains(uid), "{}: data source {uid}", panel["title"]);
+    }
+    assert_eq!(
+        compose["services"]["jaeger"]["environment"]["COLLECTOR_OTLP_ENABLED"],
+        Value::from("true")
     );
 }

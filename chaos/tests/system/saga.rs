@@ -150,22 +150,17 @@ async fn each_path_ends_as_specified_every_service_agrees_and_a_full_replay_chan
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(state(&system).await, snapshot);
 
-    exports_what_the_alert_rules_read(&system).await;
+    exports_what_the_alert_rules_and_the_dashboard_read(&system).await;
     system.stop().await;
 }
 
-/// Every metric an alert rule reads, and the histograms, are in the services' `/metrics` (one
+/// Every metric an alert rule or a dashboard panel reads is in the services' `/metrics` (one
 /// recorder in this process: the order service renders them all). The consumers' lag arrives
 /// with librdkafka's statistics, every 10 s.
-async fn exports_what_the_alert_rules_read(system: &System) {
-    use stack::prometheus::{RULES, metrics_in_rules};
-    let histograms = [
-        "http_request_duration_seconds_bucket",
-        "outbox_publish_latency_seconds_bucket",
-        "saga_duration_seconds_bucket",
-    ];
+async fn exports_what_the_alert_rules_and_the_dashboard_read(system: &System) {
+    use stack::prometheus::{DASHBOARD, RULES, metrics_in_dashboard, metrics_in_rules};
     let mut names = metrics_in_rules(RULES);
-    names.extend(histograms.map(str::to_owned));
+    names.extend(metrics_in_dashboard(DASHBOARD).unwrap());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
         let text = system

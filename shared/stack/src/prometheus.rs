@@ -10,6 +10,9 @@ use anyhow::Context;
 /// The alert rules, as compose's Prometheus reads them too.
 pub const RULES: &str = include_str!("../../prometheus/alerts.yml");
 
+/// Compose's Grafana dashboard (the same metrics, drawn).
+pub const DASHBOARD: &str = include_str!("../../grafana/dashboards/sagaworks.json");
+
 /// How often every service is scraped and the rules are evaluated.
 const INTERVAL: &str = "10s";
 
@@ -98,23 +101,41 @@ pub async fn wait_all_up(
     }
 }
 
-/// The metric names the alert rules' expressions (one line each) read: identifiers outside label
-/// matchers and `by (...)` clauses that are not PromQL's own words. `up` is Prometheus's, not a service's.
+/// The metric names the alert rules' expressions (one line each) read.
 pub fn metrics_in_rules(rules: &str) -> Vec<String> {
-    const PROMQL: [&str; 12] = [
-        "sum", "max", "min", "avg", "by", "and", "or", "unless", "deriv", "increase", "rate", "up",
+    let exprs = rules
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("expr:"));
+    metrics_in(exprs)
+}
+
+/// The metric names a Grafana dashboard's panels read (every target's `expr`).
+pub fn metrics_in_dashboard(dashboard: &str) -> anyhow::Result<Vec<String>> {
+    let dashboard: serde_json::Value = serde_json::from_str(dashboard)?;
+    let panels = dashboard["panels"].as_array().context("no panels")?;
+    let exprs: Vec<&str> = panels
+        .iter()
+        .flat_map(|panel| panel["targets"].as_array().into_iter().flatten())
+        .filter_map(|target| target["expr"].as_str())
+        .collect();
+    Ok(metrics_in(exprs))
+}
+
+/// The metric names PromQL expressions read: identifiers outside label matchers, ranges and
+/// `by (...)` clauses that are not PromQL's own words. `up` is Prometheus's, not a service's.
+fn metrics_in<'a>(exprs: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    const PROMQL: [&str; 13] = [
+        "sum", "max", "min", "avg", "by", "and", "or", "unless", "deriv", "increase", "rate",
+        "histogram_quantile", "up",
     ];
     let mut names = Vec::new();
-    for line in rules.lines() {
-        let Some(expr) = line.trim().strip_prefix("expr:") else {
-            continue;
-        };
+    for expr in exprs {
         let mut bare = String::new();
         let mut depth = 0;
         for c in expr.chars() {
             match c {
-                '{' => depth += 1,
-                '}' => depth -= 1,
+                '{' | '[' => depth += 1,
+                '}' | ']' => depth -= 1,
                 _ if depth == 0 => bare.push(c),
                 _ => {}
             }
@@ -152,6 +173,24 @@ mod tests {
                 "dlq_messages_total",
                 "outbox_oldest_unpublished_seconds",
                 "outbox_unpublished",
+                "saga_finished_total",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_dashboard_draws_the_sagas_outbox_consumers_breaker_dlq_and_http() {
+        assert_eq!(
+            super::metrics_in_dashboard(super::DASHBOARD).unwrap(),
+            [
+                "circuit_breaker_state",
+                "consumer_lag",
+                "dlq_messages_total",
+                "http_request_duration_seconds_bucket",
+                "outbox_oldest_unpublished_seconds",
+                "outbox_publish_latency_seconds_bucket",
+                "outbox_unpublished",
+                "saga_duration_seconds_bucket",
                 "saga_finished_total",
             ]
         );
