@@ -299,13 +299,15 @@ fn grafana_provisions_the_dashboard_on_the_compose_prometheus_and_jaeger() {
         let service = &compose["services"][host];
         assert!(service.is_mapping(), "{url}: no service {host}");
         let published = serde_json::to_string(&service["ports"]).unwrap();
-        assert!(published.contains(&format!(":{port}\"")), "{host} listens on {port}: {published}");
+        assert!(
+            published.contains(&format!(":{port}\"")),
+            "{host} listens on {port}: {published}"
+        );
         uids.insert(source["uid"].as_str().unwrap().to_owned());
     }
     // Every panel reads a provisioned data source; its metrics are checked against what the
     // services export by the whole-system test (tests/system).
-    let dashboard: serde_json::Value =
-        serde_json::from_str(stack::prometheus::DASHBOARD).unwrap();
+    let dashboard: serde_json::Value = serde_json::from_str(stack::prometheus::DASHBOARD).unwrap();
     for panel in dashboard["panels"].as_array().unwrap() {
         let uid = panel["datasource"]["uid"].as_str().unwrap();
         assert!(uids.contains(uid), "{}: data source {uid}", panel["title"]);

@@ -106,6 +106,11 @@ impl PerSaga {
         self.commits
     }
 
+    /// CPU time of every process of the system, per saga.
+    pub fn cpu_ms_total(&self) -> f64 {
+        self.cpu_ms.values().sum()
+    }
+
     pub fn print(&self) {
         println!();
         println!(

@@ -11,9 +11,11 @@
 //! - (c) the cluster's commit ceiling, measured right after: pgbench running a one-insert
 //!   transaction at the peak number of concurrent transactions the system had in (a), against
 //!   the commits a saga costs, counted in (a) as transaction ids assigned per saga;
-//! - (d) the resident memory of each service at the end;
+//! - (d) the resident memory of each service after (a);
 //! - (e) what a saga costs in (a), per process: Postgres statements (round trips) and CPU time;
-//!   and each process's CPU use on the idle system, before (a).
+//!   and each process's CPU use on the idle system, before (a);
+//! - (f) (a) again with every service exporting its traces over OTLP to a receiver in this
+//!   process (`OTEL_EXPORTER_OTLP_ENDPOINT`): what tracing costs, against (a) in the same run.
 //!
 //! Prints tables and writes `target/bench/saga.json` (SPEC section 8).
 
@@ -89,8 +91,26 @@ async fn bench(stack: &NativeStack, seconds: u64, out: &Path) -> anyhow::Result<
     let per_saga = PerSaga::between(&before, &Counters::read(admin, stack).await?, at_50.sagas);
     let concurrency = sampler.stop();
     let commits_per_saga = per_saga.commits();
+    let rss = stack.rss_mb();
 
-    // `BENCH_SEARCH=0`: (a), (d) and (e) only, for a quick comparison of two builds.
+    println!("==> (f) 50 orders/s for {seconds} s, every service exporting its traces");
+    let receiver = testkit::OtlpReceiver::start().await?;
+    let traced = stack
+        .fresh_with(&[("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint())])
+        .await?;
+    let before = Counters::read(&traced.admin, stack).await?;
+    let at_50_traced = trial(&traced.client, &load(50.0)).await?;
+    quiesce(&traced.admin).await?;
+    let traced_cpu_ms = PerSaga::between(
+        &before,
+        &Counters::read(&traced.admin, stack).await?,
+        at_50_traced.sagas,
+    )
+    .cpu_ms_total();
+    let spans = receiver.spans().len();
+    drop(receiver);
+
+    // `BENCH_SEARCH=0`: (a), (d), (e) and (f) only, for a quick comparison of two builds.
     let search = std::env::var("BENCH_SEARCH").map_or(true, |value| value != "0");
     let mut trials = vec![Tried::from(&at_50)];
     if search {
@@ -112,7 +132,6 @@ async fn bench(stack: &NativeStack, seconds: u64, out: &Path) -> anyhow::Result<
         None
     };
 
-    let rss = stack.rss_mb();
     let max_sustained = highest.map_or(0.0, |tried| tried.rate);
     let fraction = ceiling.map(|ceiling| max_sustained * commits_per_saga / ceiling);
     println!();
@@ -132,6 +151,15 @@ async fn bench(stack: &NativeStack, seconds: u64, out: &Path) -> anyhow::Result<
         "POST /orders p99 at 50/s",
         format!("{:.1} ms", at_50.post_p99_ms),
     );
+    row(
+        "p50 / p99 saga at 50/s, traces exported",
+        format!("{:.1} / {:.1} ms", at_50_traced.p50_ms, at_50_traced.p99_ms),
+    );
+    row(
+        "CPU per saga, untraced / traces exported",
+        format!("{:.1} / {traced_cpu_ms:.1} ms", per_saga.cpu_ms_total()),
+    );
+    row("spans received in (f)", spans.to_string());
     if let Some(highest) = highest {
         row(
             "max sustained (p99 < 1 s, no backlog)",
@@ -173,6 +201,13 @@ async fn bench(stack: &NativeStack, seconds: u64, out: &Path) -> anyhow::Result<
 
     let report = json!({
         "at_50_per_s": {"p50_ms": at_50.p50_ms, "p99_ms": at_50.p99_ms, "report": at_50.report},
+        "at_50_per_s_traced": {
+            "p50_ms": at_50_traced.p50_ms,
+            "p99_ms": at_50_traced.p99_ms,
+            "cpu_ms_per_saga": traced_cpu_ms,
+            "spans_received": spans,
+            "report": at_50_traced.report,
+        },
         "max_sustained_per_s": highest.map(|tried| tried.rate),
         "commit_ceiling_per_s": ceiling,
         "commits_per_saga": commits_per_saga,

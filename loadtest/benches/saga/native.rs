@@ -50,13 +50,18 @@ impl NativeStack {
     /// Starts the stack from nothing, stocks it and warms it up. Every trial gets one, so each
     /// starts from the same state, whatever the trials before it left in the databases.
     pub async fn fresh(&self) -> anyhow::Result<System> {
-        self.run(&["down", "--clean"])?;
+        self.fresh_with(&[]).await
+    }
+
+    /// `fresh`, with `env` added to every process's environment (`stack up` hands its own on).
+    pub async fn fresh_with(&self, env: &[(&str, &str)]) -> anyhow::Result<System> {
+        self.run(&["down", "--clean"], &[])?;
         println!(
             "==> starting a native stack in {} (broker storage {})",
             self.dir.display(),
             self.storage
         );
-        self.run(&["up"])?;
+        self.run(&["up"], env)?;
         let env = self.env()?;
         let client = Client::new(Endpoints {
             order: env["ORDER_URL"].clone(),
@@ -89,12 +94,13 @@ impl NativeStack {
         })
     }
 
-    fn run(&self, args: &[&str]) -> anyhow::Result<()> {
+    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<()> {
         let status = Command::new(&self.binary)
             .arg("--dir")
             .arg(&self.dir)
             .args(args)
             .env("STACK_BROKER_STORAGE", &self.storage)
+            .envs(env.iter().copied())
             .status()?;
         anyhow::ensure!(status.success(), "stack {} failed", args.join(" "));
         Ok(())
@@ -149,7 +155,7 @@ impl NativeStack {
 impl Drop for NativeStack {
     fn drop(&mut self) {
         println!("==> stopping the bench's native stack");
-        if let Err(error) = self.run(&["down", "--clean"]) {
+        if let Err(error) = self.run(&["down", "--clean"], &[]) {
             eprintln!("  {error:#}");
         }
     }

@@ -125,8 +125,19 @@ pub fn metrics_in_dashboard(dashboard: &str) -> anyhow::Result<Vec<String>> {
 /// `by (...)` clauses that are not PromQL's own words. `up` is Prometheus's, not a service's.
 fn metrics_in<'a>(exprs: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     const PROMQL: [&str; 13] = [
-        "sum", "max", "min", "avg", "by", "and", "or", "unless", "deriv", "increase", "rate",
-        "histogram_quantile", "up",
+        "sum",
+        "max",
+        "min",
+        "avg",
+        "by",
+        "and",
+        "or",
+        "unless",
+        "deriv",
+        "increase",
+        "rate",
+        "histogram_quantile",
+        "up",
     ];
     let mut names = Vec::new();
     for expr in exprs {

@@ -42,6 +42,19 @@ enum Outcome {
     Abandoned,
 }
 
+impl Outcome {
+    /// As the message's span records it.
+    fn name(&self) -> &'static str {
+        match self {
+            Outcome::Applied => "applied",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Ignored => "ignored",
+            Outcome::DeadLetter { .. } => "dead_letter",
+            Outcome::Abandoned => "abandoned",
+        }
+    }
+}
+
 impl<H: Handler> Runtime<H> {
     pub(super) async fn partition_worker(
         self: Arc<Self>,
@@ -73,6 +86,8 @@ impl<H: Handler> Runtime<H> {
                 event_type = tracing::field::Empty,
                 order_id = tracing::field::Empty,
                 trace_id = tracing::field::Empty,
+                outcome = tracing::field::Empty,
+                otel.status_code = tracing::field::Empty,
             );
             if let Ok(event) = &decoded {
                 span.record("event_type", event.event_type.as_str());
@@ -109,6 +124,11 @@ impl<H: Handler> Runtime<H> {
                 (outcome, Some(event))
             }
         };
+        let span = tracing::Span::current();
+        span.record("outcome", outcome.name());
+        if let Outcome::DeadLetter { .. } = outcome {
+            span.record("otel.status_code", "ERROR");
+        }
         let service = self.config.service.clone();
         match outcome {
             Outcome::Applied => {
