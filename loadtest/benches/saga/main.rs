@@ -98,15 +98,17 @@ async fn bench(stack: &NativeStack, seconds: u64, out: &Path) -> anyhow::Result<
     let traced = stack
         .fresh_with(&[("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint())])
         .await?;
+    cost::enable_statements(&traced.admin).await?;
+    quiesce(&traced.admin).await?;
     let before = Counters::read(&traced.admin, stack).await?;
     let at_50_traced = trial(&traced.client, &load(50.0)).await?;
     quiesce(&traced.admin).await?;
-    let traced_cpu_ms = PerSaga::between(
+    let per_saga_traced = PerSaga::between(
         &before,
         &Counters::read(&traced.admin, stack).await?,
         at_50_traced.sagas,
-    )
-    .cpu_ms_total();
+    );
+    let traced_cpu_ms = per_saga_traced.cpu_ms_total();
     let spans = receiver.spans().len();
     drop(receiver);
 
@@ -193,6 +195,8 @@ async fn bench(stack: &NativeStack, seconds: u64, out: &Path) -> anyhow::Result<
     let tried: Vec<_> = trials.iter().map(|t| (t.rate, t.held)).collect();
     println!("  trials (orders/s, held): {tried:?}");
     per_saga.print();
+    println!("\n  (f), traces exported:");
+    per_saga_traced.print();
     println!();
     println!("  {:<20} {:>14}", "IDLE", "% OF A CORE");
     for (part, percent) in &idle {
@@ -204,7 +208,7 @@ async fn bench(stack: &NativeStack, seconds: u64, out: &Path) -> anyhow::Result<
         "at_50_per_s_traced": {
             "p50_ms": at_50_traced.p50_ms,
             "p99_ms": at_50_traced.p99_ms,
-            "cpu_ms_per_saga": traced_cpu_ms,
+            "per_saga": per_saga_traced.json(),
             "spans_received": spans,
             "report": at_50_traced.report,
         },
