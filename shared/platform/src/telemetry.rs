@@ -74,7 +74,7 @@ where
 }
 
 /// Whether spans are exported: the standard OTLP endpoint variables.
-pub fn exporting() -> bool {
+fn exporting() -> bool {
     [
         "OTEL_EXPORTER_OTLP_ENDPOINT",
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
