@@ -5,13 +5,11 @@ use platform::Shutdown;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    let telemetry = platform::telemetry::init("payment-gateway", env!("CARGO_PKG_VERSION"));
-    let result = async {
-        let application = Application::build(config).await?;
-        tracing::info!(port = application.port(), "payment-gateway listening");
-        application.run_until_stopped(Shutdown::on_signals()).await
-    }
-    .await;
-    telemetry.shutdown().await;
-    result
+    platform::telemetry::init("payment-gateway", env!("CARGO_PKG_VERSION"))
+        .flush_after(async {
+            let application = Application::build(config).await?;
+            tracing::info!(port = application.port(), "payment-gateway listening");
+            application.run_until_stopped(Shutdown::on_signals()).await
+        })
+        .await
 }

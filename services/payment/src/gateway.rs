@@ -176,29 +176,19 @@ impl GatewayClient {
             refunded_cents: i64,
         }
         let url = format!("{}/v1/charges?order_id={order_id}", self.config.base_url);
-        let call = || {
-            async {
-                let response = self
-                    .http
-                    .get(&url)
-                    .header("traceparent", platform::telemetry::traceparent())
-                    .send()
-                    .await
-                    .map_err(|e| CallError::Transport(platform::api::Chain(&e).to_string()))?;
-                let status = response.status();
-                Span::current().record("http.response.status_code", status.as_u16());
-                if !status.is_success() {
-                    return Err(CallError::Server {
-                        status: status.as_u16(),
-                        body: response.text().await.unwrap_or_default(),
-                    });
-                }
-                response
-                    .json::<Vec<Charge>>()
-                    .await
-                    .map_err(|e| CallError::Transport(e.to_string()))
+        let call = || async {
+            let response = self.send("GET", &url, self.http.get(&url)).await?;
+            let status = response.status();
+            if !status.is_success() {
+                return Err(CallError::Server {
+                    status: status.as_u16(),
+                    body: response.text().await.unwrap_or_default(),
+                });
             }
-            .instrument(self.call_span("GET", &url))
+            response
+                .json::<Vec<Charge>>()
+                .await
+                .map_err(|e| CallError::Transport(e.to_string()))
         };
         let charges = self
             .breaker
@@ -223,21 +213,37 @@ impl GatewayClient {
             .collect())
     }
 
-    /// The client span of one call (each attempt its own). The request carries its
-    /// `traceparent`, so the gateway's span is its child.
-    fn call_span(&self, method: &'static str, url: &str) -> Span {
+    /// Sends one call (each attempt its own) in a client span, until the answer's status. The
+    /// request carries the span's `traceparent`, so the gateway's span is its child.
+    async fn send(
+        &self,
+        method: &'static str,
+        url: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, CallError> {
         let path = url
             .strip_prefix(self.config.base_url.as_str())
             .unwrap_or(url);
         let path = path.split('?').next().unwrap_or(path);
-        tracing::info_span!(
+        let span = tracing::info_span!(
             "gateway call",
             otel.name = format!("gateway {method} {path}"),
             otel.kind = "client",
             http.request.method = method,
             url.full = url,
             http.response.status_code = tracing::field::Empty,
-        )
+        );
+        async {
+            let response = request
+                .header("traceparent", platform::telemetry::traceparent())
+                .send()
+                .await
+                .map_err(|e| CallError::Transport(platform::api::Chain(&e).to_string()))?;
+            Span::current().record("http.response.status_code", response.status().as_u16());
+            Ok(response)
+        }
+        .instrument(span)
+        .await
     }
 
     /// POSTs with retries; any 2xx or 4xx answer ends the loop.
@@ -289,29 +295,22 @@ impl GatewayClient {
         key: &str,
         body: &Value,
     ) -> Result<(StatusCode, Value), AttemptError> {
-        let call = || {
-            async {
-                let response = self
-                    .http
-                    .post(url)
-                    .header("Idempotency-Key", key)
-                    .header("traceparent", platform::telemetry::traceparent())
-                    .json(body)
-                    .send()
-                    .await
-                    .map_err(|e| CallError::Transport(platform::api::Chain(&e).to_string()))?;
-                let status = response.status();
-                Span::current().record("http.response.status_code", status.as_u16());
-                let answer: Value = response.json().await.unwrap_or(Value::Null);
-                if status.is_server_error() {
-                    return Err(CallError::Server {
-                        status: status.as_u16(),
-                        body: answer.to_string(),
-                    });
-                }
-                Ok((status, answer))
+        let call = || async {
+            let request = self
+                .http
+                .post(url)
+                .header("Idempotency-Key", key)
+                .json(body);
+            let response = self.send("POST", url, request).await?;
+            let status = response.status();
+            let answer: Value = response.json().await.unwrap_or(Value::Null);
+            if status.is_server_error() {
+                return Err(CallError::Server {
+                    status: status.as_u16(),
+                    body: answer.to_string(),
+                });
             }
-            .instrument(self.call_span("POST", url))
+            Ok((status, answer))
         };
         let (status, answer) = self
             .breaker

@@ -112,16 +112,14 @@ pub async fn main<S: Service>(version: &'static str) -> anyhow::Result<()> {
         return messaging::cli::run(command, &pool, &settings.kafka_brokers, participant.name)
             .await;
     }
-    let telemetry = platform::telemetry::init(participant.name, version);
-    let result = async {
-        Application::build::<S>(config)
-            .await?
-            .run_until_stopped(Shutdown::on_signals())
-            .await
-    }
-    .await;
-    telemetry.shutdown().await;
-    result
+    platform::telemetry::init(participant.name, version)
+        .flush_after(async {
+            Application::build::<S>(config)
+                .await?
+                .run_until_stopped(Shutdown::on_signals())
+                .await
+        })
+        .await
 }
 
 /// The service's handler behind the saga's evolution rule: the types it does not react to are

@@ -10,10 +10,9 @@
 //! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set, batched by the SDK's own thread; when it is not,
 //! spans still carry the context and nothing is exported.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::{TraceContextExt, TracerProvider};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::Resource;
@@ -26,15 +25,22 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{Layer, fmt, prelude::*};
 
 /// The process's tracer provider; `shutdown` flushes the spans not yet exported.
-#[must_use = "dropping it does not flush: call `shutdown` when the process stops"]
+#[must_use = "dropping it does not flush: run the process in `flush_after`"]
 #[derive(Debug)]
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
 }
 
 impl Telemetry {
+    /// Runs `work` (a process's whole life) to its end, then flushes the spans.
+    pub async fn flush_after<T>(self, work: impl Future<Output = T>) -> T {
+        let result = work.await;
+        self.shutdown().await;
+        result
+    }
+
     /// Exports what is still buffered (up to 5 s), then stops the exporter.
-    pub async fn shutdown(self) {
+    async fn shutdown(self) {
         let Some(provider) = self.provider else {
             return;
         };
@@ -166,7 +172,7 @@ pub fn traceparent() -> String {
 /// is (a root, or under the current span).
 pub fn continue_trace(span: &Span, traceparent: Option<&str>) {
     if let Some(traceparent) = traceparent {
-        let carrier = HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
+        let carrier = Traceparent(traceparent);
         let parent = TraceContextPropagator::new().extract_with_context(&Context::new(), &carrier);
         if parent.span().span_context().is_valid() {
             // Fails only without the OpenTelemetry layer (a test's own subscriber).
@@ -177,6 +183,19 @@ pub fn continue_trace(span: &Span, traceparent: Option<&str>) {
     let own = context.span();
     if own.span_context().is_valid() {
         span.record("trace_id", own.span_context().trace_id().to_string());
+    }
+}
+
+/// A carrier of one `traceparent` value, read without copying it into a map.
+struct Traceparent<'a>(&'a str);
+
+impl Extractor for Traceparent<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        (key == "traceparent").then_some(self.0)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        vec!["traceparent"]
     }
 }
 
