@@ -17,7 +17,7 @@ COPY . .
 # Migrations are embedded in the binaries (sqlx::migrate!); queries are checked at run time by the
 # tests, so no database is needed here.
 # Every service under services/ (its directory, package and binary share a name), and the demo.
-RUN services=$(ls services) \
+RUN services=$(cd services && ls -d -- */ | tr -d /) \
  && cargo build --release --locked $(printf -- '-p %s ' $services) -p loadtest --bins \
  && mkdir /out \
  && for binary in $services demo; do cp "target/release/$binary" /out/; done

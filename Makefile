@@ -16,23 +16,28 @@ export SCHEMATHESIS := $(CURDIR)/$(SCHEMATHESIS_VENV)/bin/schemathesis
 # The native stack runs release builds: it is what `make loadtest` measures.
 STACK_BIN := target/release/stack
 
-# Which system `make up` runs: `native` (the default: local processes under .stack/) or `compose`
-# (docker compose). Chosen here, never inferred from whether a Docker engine answers.
-STACK ?= native
+# Which system: `native` (the default: local processes under .stack/) or `compose` (docker
+# compose; OFFLINE=1 with the stand-in images of `make compose-images`). `make up STACK=compose`
+# records it in .stack/env, so the commands after it (down, demo, chaos...) follow it. Chosen
+# by the user, never inferred from whether a Docker engine answers.
+STACK ?= $(or $(shell sed -n 's/^STACK=//p' .stack/env 2>/dev/null),native)
 ifeq ($(filter $(STACK),native compose),)
 $(error STACK must be native or compose, not '$(STACK)')
 endif
 COMPOSE := $(filter compose,$(STACK))
+# Offline when asked, or when the recorded compose system is the offline one.
+OFFLINE ?= $(if $(findstring docker-compose.offline.yml,$(shell sed -n 's/^COMPOSE_FILE=//p' .stack/env 2>/dev/null)),1)
+# The compose tool: the plugin where there is one, else the standalone docker-compose.
+COMPOSE_TOOL = $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+# Where the offline images' base (a debootstrap tarball) is kept between runs.
+IMAGES_DIR ?= $(HOME)/.cache/sagaworks/images
 
-# What demo, loadtest and chaos talk to: the endpoints and admin token of `.stack/env` natively;
-# compose's published ports and its default admin token otherwise.
-ifeq ($(COMPOSE),compose)
-with-env = ADMIN_TOKEN=$${ADMIN_TOKEN:-sagaworks-local-admin-token}
-else
+# What demo, loadtest and chaos talk to: the endpoints, admin token (and, on compose, the compose
+# files) that `make up` wrote to .stack/env.
 with-env = set -a; [ -f .stack/env ] && . ./.stack/env; set +a;
-endif
 
-.PHONY: help tools schemathesis build up down status ps cpu logs demo loadtest chaos bench test
+.PHONY: help tools schemathesis build up down status ps cpu logs demo loadtest chaos bench test \
+	compose-images compose-test
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -64,9 +69,10 @@ tools: ## Install what is missing: PostgreSQL server binaries and Prometheus (ap
 build: ## Build every binary (release, as the native stack runs them).
 	cargo build --release --workspace --bins
 
-up: ## Start the whole system, detached, and print its endpoints (also in .stack/env); STACK=compose for docker compose.
+up: ## Start the whole system, detached, and print its endpoints (also in .stack/env); STACK=compose [OFFLINE=1] for docker compose.
 ifeq ($(COMPOSE),compose)
-	docker compose up -d --build
+	@$(MAKE) --no-print-directory build $(if $(OFFLINE),compose-images)
+	@$(STACK_BIN) compose up $(if $(OFFLINE),--offline)
 else
 	@$(MAKE) --no-print-directory tools build
 	@$(STACK_BIN) up
@@ -74,14 +80,14 @@ endif
 
 down: ## Stop what `make up` started; `make down CLEAN=1` also deletes its data.
 ifeq ($(COMPOSE),compose)
-	docker compose down $(if $(CLEAN),--volumes)
+	@$(STACK_BIN) compose down $(if $(CLEAN),--clean)
 else
 	@if [ -x $(STACK_BIN) ]; then $(STACK_BIN) down $(if $(CLEAN),--clean); else echo "nothing to stop"; fi
 endif
 
 status: ## Show what is running (same as `make ps`).
 ifeq ($(COMPOSE),compose)
-	docker compose ps
+	@$(with-env) $(COMPOSE_TOOL) ps
 else
 	@$(STACK_BIN) status
 endif
@@ -93,7 +99,7 @@ cpu: ## On the native stack: each part's CPU use over SECONDS (default 60), as %
 
 logs: ## Follow the logs of every part.
 ifeq ($(COMPOSE),compose)
-	docker compose logs -f
+	@$(with-env) $(COMPOSE_TOOL) logs -f
 else
 	tail -F .stack/logs/*.log
 endif
@@ -112,6 +118,12 @@ chaos: ## On a running system: every failure scenario under load, then the invar
 	@$(with-env) target/release/chaos run \
 		$(if $(SCENARIO),--scenario $(SCENARIO)) $(if $(COMPOSE),--compose)
 
+compose-images: tools build ## Stand-ins for the compose file's images, for an engine with no registry (docker-compose.offline.yml).
+	@shared/compose/images.sh "$(IMAGES_DIR)" "$(NISSHI_BIN)" target/release
+
+compose-test: compose-images ## The compose system on this engine with the offline images: every saga path, then chaos (a kill, a broker outage, a partition); leaves nothing behind.
+	@shared/compose/test.sh
+
 bench: tools build ## Benchmarks -> target/bench/: relay throughput, then the saga under load on a stack of its own (BENCH=relay|saga for one).
 	@if [ "$(BENCH)" != saga ]; then cargo bench -p messaging --bench relay; fi
 	@if [ "$(BENCH)" != relay ]; then cargo bench -p loadtest --bench saga; fi
@@ -128,6 +140,7 @@ test: tools schemathesis ## Every check CI runs: compose validation, alert rules
 	@command -v docker-compose >/dev/null 2>&1 || { echo "==> installing docker-compose (Debian package) to validate docker-compose.yml"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }
 	docker-compose config -q
+	docker-compose -f docker-compose.yml -f docker-compose.offline.yml config -q
 	promtool check config shared/prometheus/prometheus.compose.yml
 	promtool test rules shared/prometheus/alerts.test.yml
 	cargo fmt --all -- --check

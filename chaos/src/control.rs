@@ -2,7 +2,6 @@
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -16,6 +15,18 @@ pub trait Processes {
     fn restart(&mut self, part: &str) -> impl Future<Output = anyhow::Result<()>> + Send;
     /// Whether the broker keeps its data across a SIGKILL (so killing it is a fair scenario).
     fn durable_broker(&self) -> bool;
+    /// Whether `partition` can cut a part off the network (containers can; processes cannot).
+    fn can_partition(&self) -> bool {
+        false
+    }
+    /// Cuts `part` off the network for `hold`, then connects it again.
+    fn partition(
+        &mut self,
+        part: &str,
+        _hold: Duration,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send {
+        async move { anyhow::bail!("{part} cannot be cut off the network here") }
+    }
 }
 
 /// The native stack of `make up`: pids in `<dir>/pids`, restarts by `stack up` (idempotent: it
@@ -81,23 +92,15 @@ impl Processes for NativeStack {
     }
 }
 
-/// The system of `docker compose up`: the same faults through `docker compose kill` and `start`.
-#[derive(Debug, Default)]
-pub struct Compose;
+/// The system of `docker compose up` (the files and project of `COMPOSE_FILE` and
+/// `COMPOSE_PROJECT_NAME`, as compose itself reads them): kills by `docker compose kill`, restarts
+/// by `up`, and cuts a container off its network.
+#[derive(Debug)]
+pub struct Compose(stack::compose::Compose);
 
 impl Compose {
-    fn compose(args: &[&str]) -> anyhow::Result<()> {
-        let status = Command::new("docker")
-            .arg("compose")
-            .args(args)
-            .status()
-            .context("cannot run `docker compose`")?;
-        anyhow::ensure!(
-            status.success(),
-            "`docker compose {}` failed",
-            args.join(" ")
-        );
-        Ok(())
+    pub fn new() -> anyhow::Result<Self> {
+        stack::compose::Compose::detect().map(Self)
     }
 
     fn service(part: &str) -> &str {
@@ -107,14 +110,29 @@ impl Compose {
 
 impl Processes for Compose {
     async fn kill(&mut self, part: &str) -> anyhow::Result<()> {
-        Self::compose(&["kill", "-s", "SIGKILL", Self::service(part)])
+        self.0.run(&["kill", "-s", "SIGKILL", Self::service(part)])
     }
 
     async fn restart(&mut self, part: &str) -> anyhow::Result<()> {
-        Self::compose(&["up", "-d", "--wait", Self::service(part)])
+        let service = Self::service(part);
+        self.0.run(&["up", "-d", "--no-deps", service])?;
+        self.0
+            .wait_ready(Some(service), Duration::from_secs(120))
+            .await
     }
 
     fn durable_broker(&self) -> bool {
+        // The broker's data is a volume.
         true
+    }
+
+    fn can_partition(&self) -> bool {
+        true
+    }
+
+    async fn partition(&mut self, part: &str, hold: Duration) -> anyhow::Result<()> {
+        let cut = self.0.disconnect(Self::service(part))?;
+        tokio::time::sleep(hold).await;
+        self.0.reconnect(&cut)
     }
 }

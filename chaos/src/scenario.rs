@@ -35,11 +35,13 @@ pub enum Scenario {
     Replay,
     Poison,
     BrokerKill,
+    /// The payment service cut off the network (compose only: a container's).
+    PartitionPayment,
 }
 
 impl Scenario {
     /// Every scenario, in the order `make chaos` runs them: the infrastructure's faults, a kill
-    /// of each participant, then replay, poison and a broker kill.
+    /// of each participant, then replay, poison, a broker kill and a network partition.
     pub fn all() -> Vec<Self> {
         use Scenario::*;
         let kills = events::PARTICIPANTS.iter().map(Kill);
@@ -52,7 +54,7 @@ impl Scenario {
         ]
         .into_iter()
         .chain(kills)
-        .chain([Replay, Poison, BrokerKill])
+        .chain([Replay, Poison, BrokerKill, PartitionPayment])
         .collect()
     }
 }
@@ -69,6 +71,7 @@ impl std::fmt::Display for Scenario {
             Self::Replay => "replay",
             Self::Poison => "poison",
             Self::BrokerKill => "broker-kill",
+            Self::PartitionPayment => "partition-payment",
         };
         f.write_str(name)
     }
@@ -109,6 +112,8 @@ pub struct Settings {
     pub gateway_down: Duration,
     /// How long a killed process stays down before its restart.
     pub kill_down: Duration,
+    /// How long `partition-payment` keeps the payment service off the network.
+    pub partition: Duration,
     /// How long the sagas may take to drain after the load (saga deadline plus drain time).
     pub patience: Duration,
     /// How long the audit must stay clean to count as drained.
@@ -127,6 +132,7 @@ impl Settings {
             gateway_latency: Duration::from_secs(20),
             gateway_down: Duration::from_secs(55),
             kill_down: Duration::from_secs(3),
+            partition: Duration::from_secs(20),
             patience: Duration::from_secs(60 + 120),
             settle: Duration::from_secs(5),
         }
@@ -172,6 +178,11 @@ pub async fn run<P: Processes>(
     if scenario == Scenario::BrokerKill && !processes.durable_broker() {
         outcome.skipped = Some("the broker keeps its data in memory".into());
         println!("==> {name}: skipped: the broker does not keep its data across a kill");
+        return Ok(outcome);
+    }
+    if scenario == Scenario::PartitionPayment && !processes.can_partition() {
+        outcome.skipped = Some("needs containers (make chaos on STACK=compose)".into());
+        println!("==> {name}: skipped: local processes cannot be cut off the network");
         return Ok(outcome);
     }
     let started = Instant::now();
@@ -313,10 +324,15 @@ async fn inject<P: Processes>(
             act("gateway back");
         }
         Scenario::BrokerOutage => {
-            cut(toxiproxy, "kafka", settings.broker_outage).await?;
+            // Every way to the broker: compose has a second proxy for the host's clients.
+            let mut proxies = vec!["kafka"];
+            if toxiproxy.proxy("kafka_host").await.is_ok() {
+                proxies.push("kafka_host");
+            }
+            cut(toxiproxy, &proxies, settings.broker_outage).await?;
         }
         Scenario::PostgresCut => {
-            cut(toxiproxy, "postgres", settings.postgres_cut).await?;
+            cut(toxiproxy, &["postgres"], settings.postgres_cut).await?;
         }
         Scenario::PostgresOutageLong => {
             // At 10/s a saga takes about 0.1 s, so hardly one would be in flight when Postgres
@@ -326,7 +342,7 @@ async fn inject<P: Processes>(
                                "toxicity": 1.0, "attributes": {"latency": 1000, "jitter": 0}});
             toxiproxy.add_toxic("payment_gateway", toxic).await?;
             tokio::time::sleep(Duration::from_secs(2)).await;
-            cut(toxiproxy, "postgres", settings.postgres_outage_long).await?;
+            cut(toxiproxy, &["postgres"], settings.postgres_outage_long).await?;
             toxiproxy
                 .remove_toxic("payment_gateway", "slow_gateway")
                 .await?;
@@ -354,6 +370,14 @@ async fn inject<P: Processes>(
             processes.restart("broker").await?;
             act("broker restarted on its durable storage");
         }
+        Scenario::PartitionPayment => {
+            act(&format!(
+                "payment cut off the network for {:?}",
+                settings.partition
+            ));
+            processes.partition("payment", settings.partition).await?;
+            act("payment connected again");
+        }
         Scenario::Kill(participant) => {
             let service = participant.name;
             act(&format!("SIGKILL {service}"));
@@ -366,12 +390,21 @@ async fn inject<P: Processes>(
     Ok(injected)
 }
 
-async fn cut(toxiproxy: &toxiproxy::Client, proxy: &str, hold: Duration) -> anyhow::Result<()> {
-    act(&format!("proxy {proxy} disabled for {hold:?}"));
-    toxiproxy.set_enabled(proxy, false).await?;
+async fn cut(
+    toxiproxy: &toxiproxy::Client,
+    proxies: &[&str],
+    hold: Duration,
+) -> anyhow::Result<()> {
+    let names = proxies.join(" and ");
+    act(&format!("proxy {names} disabled for {hold:?}"));
+    for proxy in proxies {
+        toxiproxy.set_enabled(proxy, false).await?;
+    }
     tokio::time::sleep(hold).await;
-    toxiproxy.set_enabled(proxy, true).await?;
-    act(&format!("proxy {proxy} enabled again"));
+    for proxy in proxies {
+        toxiproxy.set_enabled(proxy, true).await?;
+    }
+    act(&format!("proxy {names} enabled again"));
     Ok(())
 }
 

@@ -1,8 +1,9 @@
-//! docker-compose.yml cannot run here (no Docker engine), so it is checked against what the code
-//! reads: each service's environment against its `Config`, the ports against SPEC section 2, the
-//! healthchecks and start order, the Toxiproxy config against the proxies the services use, the
-//! Postgres init script against the one the native stack runs, and Prometheus's jobs against the
-//! services.
+//! docker-compose.yml checked against what the code reads, without an engine (`make test`; `make
+//! compose-test` runs it): each service's environment against its `Config`, the ports against
+//! SPEC section 2, the healthchecks and start order, the Toxiproxy config against the proxies the
+//! services and the host use, the Postgres init script against the one the native stack runs,
+//! Prometheus's jobs against the services, and the offline override against the images
+//! `make compose-images` builds.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -109,7 +110,7 @@ fn ports_match_the_spec_and_each_service_listens_where_it_is_published() {
                 addr.rsplit(':').next().unwrap().to_owned()
             });
         assert!(
-            ports.contains(&format!("{port}:{listens}")),
+            ports.contains(&format!("127.0.0.1:{port}:{listens}")),
             "{name}: {ports:?}, listening on {listens}"
         );
         let health = serde_json::to_string(&service["healthcheck"]["test"]).unwrap();
@@ -118,6 +119,17 @@ fn ports_match_the_spec_and_each_service_listens_where_it_is_published() {
                 health.contains(&format!(":{listens}/readyz")),
                 "{name}: {health}"
             );
+        }
+    }
+}
+
+#[test]
+fn every_published_port_is_on_the_loopback_interface_only() {
+    let compose = compose();
+    for (name, service) in compose["services"].as_mapping().unwrap() {
+        for port in service["ports"].as_sequence().into_iter().flatten() {
+            let port = port.as_str().unwrap();
+            assert!(port.starts_with("127.0.0.1:"), "{name:?} publishes {port}");
         }
     }
 }
@@ -209,13 +221,107 @@ fn the_proxies_are_the_ones_the_services_are_pointed_at() {
         env("payment", "GATEWAY_URL"),
         format!("http://toxiproxy:{}", listen_port("payment_gateway"))
     );
-    let advertised = compose["services"]["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
-        .as_str()
-        .unwrap();
+
+    // Two listeners, each behind its own proxy: the services' (advertised as the `kafka` proxy)
+    // and the host's (advertised where the `kafka_host` proxy is published: SPEC's 9092).
+    let kafka = |key: &str| env("kafka", key);
+    let port_of = |listeners: &str, name: &str| {
+        listeners
+            .split(',')
+            .find_map(|listener| listener.strip_prefix(&format!("{name}://")))
+            .unwrap_or_else(|| panic!("no listener {name} in {listeners}"))
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let listeners = kafka("KAFKA_LISTENERS");
+    let advertised = kafka("KAFKA_ADVERTISED_LISTENERS");
     assert_eq!(
         advertised,
-        format!("PLAINTEXT://toxiproxy:{}", listen_port("kafka"))
+        format!(
+            "PLAINTEXT://toxiproxy:{},HOST://127.0.0.1:9092",
+            listen_port("kafka")
+        )
     );
+    assert_eq!(
+        proxy("kafka")["upstream"],
+        format!("kafka:{}", port_of(&listeners, "PLAINTEXT"))
+    );
+    assert_eq!(
+        proxy("kafka_host")["upstream"],
+        format!("kafka:{}", port_of(&listeners, "HOST"))
+    );
+    let published = serde_json::to_string(&compose["services"]["toxiproxy"]["ports"]).unwrap();
+    assert!(
+        published.contains(&format!("\"127.0.0.1:9092:{}\"", listen_port("kafka_host"))),
+        "{published}"
+    );
+    for name in ["PLAINTEXT", "HOST"] {
+        assert!(
+            kafka("KAFKA_LISTENER_SECURITY_PROTOCOL_MAP").contains(&format!("{name}:PLAINTEXT")),
+            "{name} has no protocol"
+        );
+    }
+}
+
+/// `docker-compose.offline.yml` only swaps images for the stand-ins `make compose-images`
+/// builds (and leaves out what has none): the upstream file stays the users' default.
+#[test]
+fn the_offline_override_names_only_images_that_make_compose_images_builds() {
+    let upstream = compose();
+    let text = std::fs::read_to_string(root().join("docker-compose.offline.yml")).unwrap();
+    let mut offline: Value = serde_yaml::from_str(&text).unwrap();
+    offline.apply_merge().unwrap();
+    let script = std::fs::read_to_string(root().join("shared/compose/images.sh")).unwrap();
+    let built: BTreeSet<&str> = script
+        .lines()
+        .filter_map(|line| line.strip_prefix("build "))
+        .filter_map(|line| line.split_whitespace().nth(1))
+        .collect();
+    for (name, service) in offline["services"].as_mapping().unwrap() {
+        let name = name.as_str().unwrap();
+        let original = &upstream["services"][name];
+        assert!(original.is_mapping(), "{name} is not in docker-compose.yml");
+        match service["image"].as_str() {
+            Some(image) => {
+                let image = image.strip_suffix(":latest").unwrap_or(image);
+                assert!(
+                    built.contains(image),
+                    "{name}: {image} is not built by images.sh"
+                );
+                assert_ne!(original["image"].as_str(), Some(image), "{name}");
+            }
+            // No stand-in: not started.
+            None => assert_eq!(service["profiles"], Value::from(vec!["upstream"]), "{name}"),
+        }
+        for key in service.as_mapping().unwrap().keys() {
+            let key = key.as_str().unwrap();
+            assert!(
+                ["image", "volumes", "environment", "profiles"].contains(&key),
+                "{name}: the override changes {key}"
+            );
+        }
+    }
+    // Each stand-in's folder exists; every service of ours runs the offline project image.
+    for (name, _, _) in configs() {
+        assert_eq!(
+            offline["services"][name]["image"],
+            Value::from("sagaworks-offline/sagaworks:latest"),
+            "{name}"
+        );
+    }
+    for line in script
+        .lines()
+        .filter_map(|line| line.strip_prefix("build "))
+    {
+        let folder = line.split_whitespace().next().unwrap();
+        let dockerfile = root()
+            .join("shared/compose/offline")
+            .join(folder)
+            .join("Dockerfile");
+        assert!(dockerfile.exists(), "{}", dockerfile.display());
+    }
 }
 
 #[test]

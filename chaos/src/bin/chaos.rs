@@ -21,16 +21,17 @@ struct Args {
 enum Command {
     /// Run the scenarios (all, or one), print a table, write the report; exit 1 on a violation.
     Run {
-        /// One scenario by name; all when absent.
-        #[arg(long, env = "SCENARIO", value_parser = scenario_names())]
-        scenario: Option<Scenario>,
+        /// Scenarios by name (comma-separated); all when absent.
+        #[arg(long, env = "SCENARIO", value_parser = scenario_names(), value_delimiter = ',')]
+        scenario: Vec<Scenario>,
         /// Orders per second of background load.
         #[arg(long, env = "CHAOS_RATE", default_value_t = 10.0)]
         rate: f64,
         /// Orders per scenario.
         #[arg(long, env = "CHAOS_ORDERS", default_value_t = 500)]
         orders: u64,
-        /// Kill processes with `docker compose` instead of the native stack's pid files.
+        /// The compose system: kill and restart with `docker compose`, cut containers off
+        /// the network (instead of the native stack's pid files).
         #[arg(long)]
         compose: bool,
         /// The native stack's directory.
@@ -77,9 +78,13 @@ async fn main() -> anyhow::Result<()> {
         } => {
             anyhow::ensure!(rate > 0.0 && orders > 0, "rate and orders must be positive");
             let settings = Settings::full(rate, orders);
-            let scenarios = scenario.map_or_else(Scenario::all, |one| vec![one]);
+            let scenarios = if scenario.is_empty() {
+                Scenario::all()
+            } else {
+                scenario
+            };
             let outcomes = if compose {
-                run_all(&scenarios, &target, &mut Compose, &settings).await?
+                run_all(&scenarios, &target, &mut Compose::new()?, &settings).await?
             } else {
                 run_all(
                     &scenarios,

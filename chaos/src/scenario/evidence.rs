@@ -38,6 +38,11 @@ pub(super) fn check_fault_took_effect(
         Scenario::BrokerOutage if outcome.max_backlog == 0 => {
             violations.push(no_effect(name, "the outboxes never grew"));
         }
+        Scenario::PartitionPayment
+            if outcome.max_saga_ms < settings.partition.as_millis() as u64 / 2 =>
+        {
+            violations.push(no_effect(name, "no saga waited for the payment service"));
+        }
         Scenario::PostgresCut | Scenario::PostgresOutageLong => {
             if scenario == Scenario::PostgresOutageLong
                 && outcome.max_saga_ms < settings.postgres_outage_long.as_millis() as u64

@@ -4,6 +4,7 @@
 //! process so they die with it.
 
 pub mod broker;
+pub mod compose;
 pub mod postgres;
 pub mod process;
 pub mod prometheus;

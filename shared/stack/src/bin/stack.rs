@@ -1,6 +1,7 @@
 //! `stack up | down | status | cpu`: the native stack behind `make up` and `make down`: Postgres, the
 //! broker and the Toxiproxy-API server, then the services against them (through the proxies), and
-//! Prometheus scraping the services.
+//! Prometheus scraping the services. `stack compose up | down`: the compose system instead
+//! (`make up STACK=compose`), with the same `env`.
 //!
 //! Everything lives under `.stack/` in the working directory: data (`pgdata/`, `nisshi.db`),
 //! logs (`logs/`), pid files (`pids/`), the endpoints (`env`) and the operator endpoints' token
@@ -14,6 +15,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use nix::sys::signal::Signal;
+use stack::compose::{self, Compose};
 use stack::{broker, postgres, process, prometheus};
 
 /// Ports of the native stack (SPEC section 2).
@@ -59,6 +61,28 @@ enum Action {
         #[arg(long, default_value_t = 60)]
         seconds: u64,
     },
+    /// The compose system (`docker-compose.yml` in the working directory) instead.
+    Compose {
+        #[command(subcommand)]
+        action: ComposeAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ComposeAction {
+    /// `up -d` (building the project's image), wait until every container is ready, then print
+    /// the endpoints and write them to `<dir>/env`.
+    Up {
+        /// With `docker-compose.offline.yml`: the stand-in images of `make compose-images`,
+        /// for an engine that cannot pull.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// `down` the system `up` started; `--clean` also deletes its volumes.
+    Down {
+        #[arg(long)]
+        clean: bool,
+    },
 }
 
 /// One process of the stack: its name, its pid file, and how it asks to stop.
@@ -99,6 +123,12 @@ async fn main() -> anyhow::Result<()> {
             measure_cpu(&args.dir, Duration::from_secs(seconds)).await;
             Ok(())
         }
+        Action::Compose {
+            action: ComposeAction::Up { offline },
+        } => compose_up(&args.dir, offline).await,
+        Action::Compose {
+            action: ComposeAction::Down { clean },
+        } => compose_down(&args.dir, clean),
     }
 }
 
@@ -181,7 +211,8 @@ async fn up(dir: &Path) -> anyhow::Result<()> {
     })?;
     stack::wait_for_port(&format!("127.0.0.1:{BROKER_PORT}"), Duration::from_secs(30)).await?;
 
-    let mut env = endpoints(&cluster);
+    let mut env = vec![("STACK".to_owned(), "native".to_owned())];
+    env.extend(endpoints(&cluster));
     env.push(("ADMIN_TOKEN".into(), admin_token(&dir)?));
     let services = std::iter::once(("payment-gateway", GATEWAY_PORT)).chain(services());
     for (service, port) in services.clone() {
@@ -231,20 +262,151 @@ async fn up(dir: &Path) -> anyhow::Result<()> {
     }
     env.push(("PROMETHEUS_URL".into(), prometheus_url));
 
+    write_env(&dir, &env)?;
+    print_status(&dir);
+    print_env(&env);
+    Ok(())
+}
+
+fn write_env(dir: &Path, env: &[(String, String)]) -> anyhow::Result<()> {
     let text: String = env
         .iter()
         .map(|(key, value)| format!("{key}={value}\n"))
         .collect();
+    std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join("env"), text)?;
     step(&format!(
         "endpoints written to {}",
         dir.join("env").display()
     ));
-    print_status(&dir);
+    Ok(())
+}
+
+fn print_env(env: &[(String, String)]) {
     println!();
-    for (key, value) in &env {
+    for (key, value) in env {
         println!("  {key:<28} {value}");
     }
+}
+
+/// The compose system: every port is published on 127.0.0.1 (docker-compose.yml), the broker
+/// through its host-facing listener, so the host's tools find it where the native stack is.
+async fn compose_up(dir: &Path, offline: bool) -> anyhow::Result<()> {
+    let native = parts()
+        .iter()
+        .any(|part| process::running_pid(&pid_file(dir, part.name)).is_some());
+    anyhow::ensure!(
+        !native,
+        "the native stack is running in {}: `make down` first (both use the same ports)",
+        dir.display()
+    );
+    let here = std::env::current_dir()?;
+    let mut files = vec![here.join("docker-compose.yml")];
+    if offline {
+        files.push(here.join(compose::OFFLINE_FILE));
+    }
+    for file in &files {
+        anyhow::ensure!(file.exists(), "no {} here", file.display());
+    }
+    let files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    let compose = Compose::detect()?.with_files(files.join(":"));
+    // Recorded first, so `compose down` finds what a failed `up` left.
+    let mut env = vec![
+        ("STACK".to_owned(), "compose".to_owned()),
+        ("COMPOSE_FILE".to_owned(), files.join(":")),
+    ];
+    write_env(dir, &env)?;
+    let mut args = vec!["up", "-d", "--remove-orphans"];
+    if offline {
+        step("docker compose up with the offline stand-ins (docker-compose.offline.yml)");
+    } else {
+        step("docker compose up, building the project's image");
+        args.push("--build");
+    }
+    compose.run(&args).with_context(|| {
+        if offline {
+            "compose could not start the system (`docker compose logs` says why); are the \
+             offline images built (`make compose-images`)?"
+                .to_owned()
+        } else {
+            "compose could not build or start the images; where no registry is reachable, \
+             `make up STACK=compose OFFLINE=1` uses stand-ins (README, \"Docker Compose\")"
+                .to_owned()
+        }
+    })?;
+    step("waiting until every container is running and healthy");
+    compose.wait_ready(None, Duration::from_secs(300)).await?;
+
+    let token =
+        std::env::var("ADMIN_TOKEN").unwrap_or_else(|_| "sagaworks-local-admin-token".to_owned());
+    env.push((
+        "PG_ADMIN_URL".to_owned(),
+        format!("postgres://postgres:postgres@127.0.0.1:5432/{DATABASE}"),
+    ));
+    for schema in stack::schemas() {
+        env.push((
+            format!("{}_DATABASE_URL", schema.to_uppercase()),
+            format!("postgres://{schema}:{schema}@127.0.0.1:5432/{DATABASE}"),
+        ));
+    }
+    env.push((
+        "KAFKA_BROKERS".into(),
+        format!("127.0.0.1:{KAFKA_PROXY_PORT}"),
+    ));
+    env.push((
+        "TOXIPROXY_URL".into(),
+        format!("http://127.0.0.1:{TOXIPROXY_PORT}"),
+    ));
+    for participant in events::PARTICIPANTS {
+        env.push((
+            participant.url_var(),
+            format!("http://127.0.0.1:{}", participant.port),
+        ));
+    }
+    env.push((
+        "PAYMENT_GATEWAY_URL".into(),
+        format!("http://127.0.0.1:{GATEWAY_PORT}"),
+    ));
+    env.push(("ADMIN_TOKEN".into(), token));
+    env.push((
+        "PROMETHEUS_URL".into(),
+        format!("http://127.0.0.1:{PROMETHEUS_PORT}"),
+    ));
+    write_env(dir, &env)?;
+
+    println!();
+    println!("  {:<16} {:<8} {:<8}", "SERVICE", "STATE", "HEALTH");
+    for container in compose.containers(None)? {
+        let health = if container.health.is_empty() {
+            "-"
+        } else {
+            &container.health
+        };
+        println!(
+            "  {:<16} {:<8} {health:<8}",
+            container.service, container.state
+        );
+    }
+    print_env(&env);
+    Ok(())
+}
+
+/// Stops the compose system `compose up` recorded in `<dir>/env` (its files), and forgets it.
+fn compose_down(dir: &Path, clean: bool) -> anyhow::Result<()> {
+    let mut compose = Compose::detect()?;
+    let recorded = std::fs::read_to_string(dir.join("env")).unwrap_or_default();
+    if let Some(files) = recorded
+        .lines()
+        .find_map(|line| line.strip_prefix("COMPOSE_FILE="))
+    {
+        compose = compose.with_files(files.to_owned());
+    }
+    let mut args = vec!["down", "--remove-orphans"];
+    if clean {
+        args.push("--volumes");
+    }
+    compose.run(&args)?;
+    let _ = std::fs::remove_file(dir.join("env"));
     Ok(())
 }
 

@@ -22,7 +22,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     platform::telemetry::init_logs();
-    let args = Args::parse();
+    let args = Args::parse_from(std::env::args().map(go_flag));
     let registry = Registry::new();
     if let Some(path) = &args.config {
         let text = std::fs::read_to_string(path)
@@ -38,4 +38,47 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(address = %listener.local_addr()?, "toxiproxy API listening");
     toxiproxy::serve(listener, registry, Shutdown::on_signals()).await?;
     Ok(())
+}
+
+/// Shopify's binary takes Go's flags, one dash or two (`-host=0.0.0.0`, `--port 8474`): a long
+/// flag with one dash gets its second, so its command lines (and its image's) work unchanged.
+fn go_flag(arg: String) -> String {
+    let long_with_one_dash = arg.len() > 2 && arg.starts_with('-') && !arg.starts_with("--");
+    if long_with_one_dash {
+        format!("-{arg}")
+    } else {
+        arg
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Args, go_flag};
+
+    #[test]
+    fn takes_the_flags_of_shopifys_image_with_one_dash_or_two() {
+        let line = [
+            "/toxiproxy",
+            "-host=0.0.0.0",
+            "-config=/config/toxiproxy.json",
+            "--port",
+            "9000",
+            "-h",
+        ];
+        let args = Args::try_parse_from(line.map(String::from).map(go_flag));
+        // `-h` is help: a short flag stays one.
+        assert_eq!(
+            args.unwrap_err().kind(),
+            clap::error::ErrorKind::DisplayHelp
+        );
+        let args = Args::parse_from(line[..5].iter().map(|arg| go_flag((*arg).to_owned())));
+        assert_eq!(args.host, "0.0.0.0");
+        assert_eq!(args.port, 9000);
+        assert_eq!(
+            args.config.unwrap().to_str(),
+            Some("/config/toxiproxy.json")
+        );
+    }
 }
