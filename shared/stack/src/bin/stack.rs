@@ -212,7 +212,19 @@ async fn up(dir: &Path) -> anyhow::Result<()> {
     stack::wait_for_port(&format!("127.0.0.1:{BROKER_PORT}"), Duration::from_secs(30)).await?;
 
     let mut env = vec![("STACK".to_owned(), "native".to_owned())];
-    env.extend(endpoints(&cluster));
+    // The gateway is the "external" PSP: it is not behind the chaos proxy.
+    env.extend(endpoints(cluster.admin_url(DATABASE), |schema| {
+        if schema == "gateway" {
+            POSTGRES_PORT
+        } else {
+            POSTGRES_PROXY_PORT
+        }
+    }));
+    // How the payment service reaches the gateway: through the `payment_gateway` proxy.
+    env.push((
+        "GATEWAY_URL".into(),
+        format!("http://127.0.0.1:{GATEWAY_PROXY_PORT}"),
+    ));
     env.push(("ADMIN_TOKEN".into(), admin_token(&dir)?));
     let services = std::iter::once(("payment-gateway", GATEWAY_PORT)).chain(services());
     for (service, port) in services.clone() {
@@ -339,34 +351,9 @@ async fn compose_up(dir: &Path, offline: bool) -> anyhow::Result<()> {
 
     let token =
         std::env::var("ADMIN_TOKEN").unwrap_or_else(|_| "sagaworks-local-admin-token".to_owned());
-    env.push((
-        "PG_ADMIN_URL".to_owned(),
-        format!("postgres://postgres:postgres@127.0.0.1:5432/{DATABASE}"),
-    ));
-    for schema in stack::schemas() {
-        env.push((
-            format!("{}_DATABASE_URL", schema.to_uppercase()),
-            format!("postgres://{schema}:{schema}@127.0.0.1:5432/{DATABASE}"),
-        ));
-    }
-    env.push((
-        "KAFKA_BROKERS".into(),
-        format!("127.0.0.1:{KAFKA_PROXY_PORT}"),
-    ));
-    env.push((
-        "TOXIPROXY_URL".into(),
-        format!("http://127.0.0.1:{TOXIPROXY_PORT}"),
-    ));
-    for participant in events::PARTICIPANTS {
-        env.push((
-            participant.url_var(),
-            format!("http://127.0.0.1:{}", participant.port),
-        ));
-    }
-    env.push((
-        "PAYMENT_GATEWAY_URL".into(),
-        format!("http://127.0.0.1:{GATEWAY_PORT}"),
-    ));
+    let admin = format!("postgres://postgres:postgres@127.0.0.1:5432/{DATABASE}");
+    // The host reaches Postgres directly: the `postgres` proxy is the services' only.
+    env.extend(endpoints(admin, |_| 5432));
     env.push(("ADMIN_TOKEN".into(), token));
     env.push((
         "PROMETHEUS_URL".into(),
@@ -488,15 +475,11 @@ fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-fn endpoints(cluster: &postgres::Cluster) -> Vec<(String, String)> {
-    let mut env = vec![("PG_ADMIN_URL".to_owned(), cluster.admin_url(DATABASE))];
+/// The endpoints both stacks write to `env`; a schema's role reaches Postgres on `database_port`.
+fn endpoints(admin_url: String, database_port: impl Fn(&str) -> u16) -> Vec<(String, String)> {
+    let mut env = vec![("PG_ADMIN_URL".to_owned(), admin_url)];
     for schema in stack::schemas() {
-        // The gateway is the "external" PSP: it is not behind the chaos proxy.
-        let port = if schema == "gateway" {
-            POSTGRES_PORT
-        } else {
-            POSTGRES_PROXY_PORT
-        };
+        let port = database_port(schema);
         env.push((
             format!("{}_DATABASE_URL", schema.to_uppercase()),
             format!("postgres://{schema}:{schema}@127.0.0.1:{port}/{DATABASE}"),
@@ -519,11 +502,6 @@ fn endpoints(cluster: &postgres::Cluster) -> Vec<(String, String)> {
     env.push((
         "PAYMENT_GATEWAY_URL".into(),
         format!("http://127.0.0.1:{GATEWAY_PORT}"),
-    ));
-    // How the payment service reaches the gateway: through the `payment_gateway` proxy.
-    env.push((
-        "GATEWAY_URL".into(),
-        format!("http://127.0.0.1:{GATEWAY_PROXY_PORT}"),
     ));
     env
 }
