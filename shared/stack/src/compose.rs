@@ -68,7 +68,7 @@ impl Compose {
     }
 
     /// `docker compose ARGS` (or `docker-compose ARGS`).
-    pub fn command(&self, args: &[&str]) -> Command {
+    fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(self.program[0]);
         command.args(&self.program[1..]).args(args);
         if let Some(files) = &self.files {
@@ -162,7 +162,11 @@ impl Compose {
                 &container.id,
             ]);
             for network in output(inspect)?.split_whitespace() {
-                docker(&["network", "disconnect", network, &container.id])?;
+                if let Err(error) = docker(&["network", "disconnect", network, &container.id]) {
+                    // All or nothing: what was cut already goes back.
+                    self.reconnect(&cut)?;
+                    return Err(error);
+                }
                 cut.push(Attachment {
                     network: network.to_owned(),
                     container: container.id.clone(),
