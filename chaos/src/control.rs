@@ -110,12 +110,14 @@ impl Compose {
 
 impl Processes for Compose {
     async fn kill(&mut self, part: &str) -> anyhow::Result<()> {
-        self.0.run(&["kill", "-s", "SIGKILL", Self::service(part)])
+        self.0
+            .run(&["kill", "-s", "SIGKILL", Self::service(part)])
+            .await
     }
 
     async fn restart(&mut self, part: &str) -> anyhow::Result<()> {
         let service = Self::service(part);
-        self.0.run(&["up", "-d", "--no-deps", service])?;
+        self.0.run(&["up", "-d", "--no-deps", service]).await?;
         self.0
             .wait_ready(Some(service), Duration::from_secs(120))
             .await
@@ -131,8 +133,8 @@ impl Processes for Compose {
     }
 
     async fn partition(&mut self, part: &str, hold: Duration) -> anyhow::Result<()> {
-        let cut = self.0.disconnect(Self::service(part))?;
+        let cut = self.0.disconnect(Self::service(part)).await?;
         tokio::time::sleep(hold).await;
-        self.0.reconnect(&cut)
+        self.0.reconnect(&cut).await
     }
 }

@@ -1,12 +1,14 @@
 //! The compose system (`make up STACK=compose`) driven from the host: `docker compose` (the
 //! plugin) or `docker-compose` (the standalone tool), whichever the machine has, with the files in
 //! `COMPOSE_FILE`. Compose's own `--wait` is the plugin's only, so readiness is read here from
-//! each container's healthcheck.
+//! each container's healthcheck. Commands run as Tokio processes: the chaos suite calls them
+//! while its load runs on the same task.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::Context;
+use tokio::process::Command;
 
 /// The offline images' override (`make compose-images`), added to `docker-compose.yml`.
 pub const OFFLINE_FILE: &str = "docker-compose.offline.yml";
@@ -41,7 +43,7 @@ impl Compose {
     /// The plugin if `docker compose version` answers, else `docker-compose`.
     pub fn detect() -> anyhow::Result<Self> {
         let answers = |program: &[&str]| {
-            Command::new(program[0])
+            std::process::Command::new(program[0])
                 .args(&program[1..])
                 .arg("version")
                 .stdout(Stdio::null())
@@ -78,10 +80,11 @@ impl Compose {
     }
 
     /// Runs `ARGS` with its output on ours; fails on a non-zero exit.
-    pub fn run(&self, args: &[&str]) -> anyhow::Result<()> {
+    pub async fn run(&self, args: &[&str]) -> anyhow::Result<()> {
         let status = self
             .command(args)
             .status()
+            .await
             .with_context(|| format!("cannot run {}", self.program.join(" ")))?;
         anyhow::ensure!(
             status.success(),
@@ -93,10 +96,10 @@ impl Compose {
     }
 
     /// The containers of `service`, or of every service.
-    pub fn containers(&self, service: Option<&str>) -> anyhow::Result<Vec<Container>> {
+    pub async fn containers(&self, service: Option<&str>) -> anyhow::Result<Vec<Container>> {
         let mut args = vec!["ps", "-q"];
         args.extend(service);
-        let ids = output(self.command(&args))?;
+        let ids = output(self.command(&args)).await?;
         let ids: Vec<&str> = ids.split_whitespace().collect();
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -107,7 +110,8 @@ impl Compose {
             "{{.Id}} {{index .Config.Labels \"com.docker.compose.service\"}} {{json .State}}";
         let mut inspect = Command::new("docker");
         inspect.args(["inspect", "--format", format]).args(&ids);
-        Ok(output(inspect)?
+        Ok(output(inspect)
+            .await?
             .lines()
             .filter_map(parse_container)
             .collect())
@@ -119,7 +123,7 @@ impl Compose {
         let started = tokio::time::Instant::now();
         let mut said = started;
         loop {
-            let containers = self.containers(service)?;
+            let containers = self.containers(service).await?;
             let waiting: Vec<String> = containers
                 .iter()
                 .filter(|container| !container.ready())
@@ -151,9 +155,9 @@ impl Compose {
     }
 
     /// Cuts `service`'s containers off every network they are on; returns what to reconnect.
-    pub fn disconnect(&self, service: &str) -> anyhow::Result<Vec<Attachment>> {
+    pub async fn disconnect(&self, service: &str) -> anyhow::Result<Vec<Attachment>> {
         let mut cut = Vec::new();
-        for container in self.containers(Some(service))? {
+        for container in self.containers(Some(service)).await? {
             let mut inspect = Command::new("docker");
             inspect.args([
                 "inspect",
@@ -161,10 +165,11 @@ impl Compose {
                 "{{range $name, $_ := .NetworkSettings.Networks}}{{$name}} {{end}}",
                 &container.id,
             ]);
-            for network in output(inspect)?.split_whitespace() {
-                if let Err(error) = docker(&["network", "disconnect", network, &container.id]) {
+            for network in output(inspect).await?.split_whitespace() {
+                let disconnect = ["network", "disconnect", network, &container.id];
+                if let Err(error) = docker(&disconnect).await {
                     // All or nothing: what was cut already goes back.
-                    self.reconnect(&cut)?;
+                    self.reconnect(&cut).await?;
                     return Err(error);
                 }
                 cut.push(Attachment {
@@ -179,7 +184,7 @@ impl Compose {
     }
 
     /// Connects what `disconnect` cut, under the service's name again.
-    pub fn reconnect(&self, attachments: &[Attachment]) -> anyhow::Result<()> {
+    pub async fn reconnect(&self, attachments: &[Attachment]) -> anyhow::Result<()> {
         for attachment in attachments {
             docker(&[
                 "network",
@@ -188,7 +193,8 @@ impl Compose {
                 &attachment.alias,
                 &attachment.network,
                 &attachment.container,
-            ])?;
+            ])
+            .await?;
         }
         Ok(())
     }
@@ -216,16 +222,17 @@ fn parse_container(line: &str) -> Option<Container> {
     })
 }
 
-fn docker(args: &[&str]) -> anyhow::Result<()> {
+async fn docker(args: &[&str]) -> anyhow::Result<()> {
     let mut command = Command::new("docker");
     command.args(args);
-    output(command).map(drop)
+    output(command).await.map(drop)
 }
 
 /// A command's standard output; its standard error in the error when it fails.
-fn output(mut command: Command) -> anyhow::Result<String> {
+async fn output(mut command: Command) -> anyhow::Result<String> {
     let output = command
         .output()
+        .await
         .with_context(|| format!("cannot run {command:?}"))?;
     anyhow::ensure!(
         output.status.success(),

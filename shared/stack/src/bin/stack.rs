@@ -128,7 +128,7 @@ async fn main() -> anyhow::Result<()> {
         } => compose_up(&args.dir, offline).await,
         Action::Compose {
             action: ComposeAction::Down { clean },
-        } => compose_down(&args.dir, clean),
+        } => compose_down(&args.dir, clean).await,
     }
 }
 
@@ -335,7 +335,7 @@ async fn compose_up(dir: &Path, offline: bool) -> anyhow::Result<()> {
         step("docker compose up, building the project's image");
         args.push("--build");
     }
-    compose.run(&args).with_context(|| {
+    compose.run(&args).await.with_context(|| {
         if offline {
             "compose could not start the system (`docker compose logs` says why); are the \
              offline images built (`make compose-images`)?"
@@ -363,7 +363,7 @@ async fn compose_up(dir: &Path, offline: bool) -> anyhow::Result<()> {
 
     println!();
     println!("  {:<16} {:<8} {:<8}", "SERVICE", "STATE", "HEALTH");
-    for container in compose.containers(None)? {
+    for container in compose.containers(None).await? {
         let health = if container.health.is_empty() {
             "-"
         } else {
@@ -379,7 +379,7 @@ async fn compose_up(dir: &Path, offline: bool) -> anyhow::Result<()> {
 }
 
 /// Stops the compose system `compose up` recorded in `<dir>/env` (its files), and forgets it.
-fn compose_down(dir: &Path, clean: bool) -> anyhow::Result<()> {
+async fn compose_down(dir: &Path, clean: bool) -> anyhow::Result<()> {
     let mut compose = Compose::detect()?;
     let recorded = std::fs::read_to_string(dir.join("env")).unwrap_or_default();
     if let Some(files) = recorded
@@ -392,7 +392,7 @@ fn compose_down(dir: &Path, clean: bool) -> anyhow::Result<()> {
     if clean {
         args.push("--volumes");
     }
-    compose.run(&args)?;
+    compose.run(&args).await?;
     let _ = std::fs::remove_file(dir.join("env"));
     Ok(())
 }
