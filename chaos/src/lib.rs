@@ -13,3 +13,12 @@ pub mod control;
 pub mod report;
 pub mod scenario;
 pub mod target;
+
+#[cfg(test)]
+mod tests {
+    /// `make up REPLICAS=N` stops at one replica per partition.
+    #[test]
+    fn the_stack_allows_as_many_replicas_as_a_topic_has_partitions() {
+        assert_eq!(stack::MAX_REPLICAS, messaging::kafka::PARTITIONS as usize);
+    }
+}

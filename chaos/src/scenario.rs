@@ -37,11 +37,18 @@ pub enum Scenario {
     BrokerKill,
     /// The payment service cut off the network (compose only: a container's).
     PartitionPayment,
+    /// SIGKILL one replica of each participant in turn, past the group's session timeout, then
+    /// restart it (replicas only).
+    KillOneReplica,
+    /// SIGTERM and restart every replica of every participant, one after the other (replicas
+    /// only).
+    RollingRestart,
 }
 
 impl Scenario {
     /// Every scenario, in the order `make chaos` runs them: the infrastructure's faults, a kill
-    /// of each participant, then replay, poison, a broker kill and a network partition.
+    /// of each participant, then replay, poison, a broker kill, a network partition and the two
+    /// that need replicas.
     pub fn all() -> Vec<Self> {
         use Scenario::*;
         let kills = events::PARTICIPANTS.iter().map(Kill);
@@ -54,7 +61,14 @@ impl Scenario {
         ]
         .into_iter()
         .chain(kills)
-        .chain([Replay, Poison, BrokerKill, PartitionPayment])
+        .chain([
+            Replay,
+            Poison,
+            BrokerKill,
+            PartitionPayment,
+            KillOneReplica,
+            RollingRestart,
+        ])
         .collect()
     }
 }
@@ -72,6 +86,8 @@ impl std::fmt::Display for Scenario {
             Self::Poison => "poison",
             Self::BrokerKill => "broker-kill",
             Self::PartitionPayment => "partition-payment",
+            Self::KillOneReplica => "kill-one-replica",
+            Self::RollingRestart => "rolling-restart",
         };
         f.write_str(name)
     }
@@ -114,6 +130,9 @@ pub struct Settings {
     pub kill_down: Duration,
     /// How long `partition-payment` keeps the payment service off the network.
     pub partition: Duration,
+    /// How long `kill-one-replica` keeps a replica down: past the consumer group's session
+    /// timeout (6 s), so the group gives its partitions to the others.
+    pub replica_down: Duration,
     /// How long the sagas may take to drain after the load (saga deadline plus drain time).
     pub patience: Duration,
     /// How long the audit must stay clean to count as drained.
@@ -133,6 +152,7 @@ impl Settings {
             gateway_down: Duration::from_secs(55),
             kill_down: Duration::from_secs(3),
             partition: Duration::from_secs(20),
+            replica_down: Duration::from_secs(10),
             patience: Duration::from_secs(60 + 120),
             settle: Duration::from_secs(5),
         }
@@ -185,6 +205,15 @@ pub async fn run<P: Processes>(
         println!("==> {name}: skipped: local processes cannot be cut off the network");
         return Ok(outcome);
     }
+    if matches!(
+        scenario,
+        Scenario::KillOneReplica | Scenario::RollingRestart
+    ) && target.replicas < 2
+    {
+        outcome.skipped = Some("needs replicas (make chaos REPLICAS=3)".into());
+        println!("==> {name}: skipped: one replica of each service");
+        return Ok(outcome);
+    }
     let started = Instant::now();
     let client = Client::new(target.endpoints.clone());
     let toxiproxy = toxiproxy::Client::new(target.toxiproxy.clone());
@@ -211,7 +240,7 @@ pub async fn run<P: Processes>(
         name,
         &format!("{} orders at {}/s", settings.orders, settings.rate),
     );
-    let sampler = Sampler::start(target.payment.clone(), auditor.clone());
+    let sampler = Sampler::start(target.payments.clone(), auditor.clone());
     // The fault starts a quarter into the load, so it hits sagas in every step.
     let lead = config.duration / 4;
     let (recorder, injected) = tokio::join!(load::run(&client, &config), async {
@@ -377,6 +406,31 @@ async fn inject<P: Processes>(
             ));
             processes.partition("payment", settings.partition).await?;
             act("payment connected again");
+        }
+        Scenario::KillOneReplica => {
+            // A different replica of each participant: the first of one, the second of the next…
+            for (turn, participant) in events::PARTICIPANTS.iter().enumerate() {
+                let index = turn % target.replicas + 1;
+                let replica = stack::Replica { participant, index }.name();
+                act(&format!(
+                    "SIGKILL {replica}, down for {:?}",
+                    settings.replica_down
+                ));
+                processes.kill(&replica).await?;
+                tokio::time::sleep(settings.replica_down).await;
+                processes.restart(&replica).await?;
+                act(&format!("{replica} restarted and ready"));
+            }
+        }
+        Scenario::RollingRestart => {
+            for replica in stack::Replica::all(target.replicas) {
+                let replica = replica.name();
+                processes.terminate(&replica).await?;
+                processes.restart(&replica).await?;
+                act(&format!(
+                    "{replica} stopped by SIGTERM, restarted and ready"
+                ));
+            }
         }
         Scenario::Kill(participant) => {
             let service = participant.name;

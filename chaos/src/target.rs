@@ -1,12 +1,16 @@
 //! The system under test: where its services, proxies, databases and broker answer.
 
+use events::Participant;
 use loadtest::Endpoints;
 
 #[derive(Clone, Debug)]
 pub struct Target {
     pub endpoints: Endpoints,
-    /// The payment service's own address (its `/metrics` shows the breaker).
-    pub payment: String,
+    /// Every payment replica's own address (their `/metrics` show the breaker).
+    pub payments: Vec<String>,
+    /// Replicas of each participant (`make up REPLICAS=N`; the native stack names them as
+    /// `stack::Replica` does).
+    pub replicas: usize,
     pub toxiproxy: String,
     /// A superuser URL: the auditor reads every schema with it, in read-only transactions.
     pub admin_database: String,
@@ -30,9 +34,26 @@ impl Target {
                 var(&participant.database_url_var())?,
             ));
         }
+        // `<SERVICE>_URLS` where the stack writes it, else the one `<SERVICE>_URL`.
+        let urls = |participant: &Participant| -> anyhow::Result<Vec<String>> {
+            Ok(match std::env::var(participant.urls_var()) {
+                Ok(urls) => urls.split(',').map(str::to_owned).collect(),
+                Err(_) => vec![var(&participant.url_var())?],
+            })
+        };
+        let counts = events::PARTICIPANTS
+            .iter()
+            .map(|participant| Ok(urls(participant)?.len()))
+            .collect::<anyhow::Result<std::collections::BTreeSet<usize>>>()?;
+        anyhow::ensure!(
+            counts.len() == 1,
+            "the participants have different numbers of replicas ({counts:?}): run `make up`"
+        );
+        let payment = events::participants::find("payment").expect("payment is a participant");
         Ok(Self {
             endpoints: Endpoints::from_env(),
-            payment: var("PAYMENT_URL")?,
+            payments: urls(payment)?,
+            replicas: counts.into_iter().next().unwrap_or(1),
             toxiproxy: var("TOXIPROXY_URL")?,
             admin_database: var("PG_ADMIN_URL")?,
             databases,

@@ -8,8 +8,10 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use clap::CommandFactory;
 use serde_yaml::Value;
+use service_env::ServiceEnv;
+
+mod service_env;
 
 fn root() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
@@ -24,41 +26,11 @@ fn compose() -> Value {
     value
 }
 
-/// (service, the env vars its Config reads, the required ones)
-fn configs() -> Vec<(&'static str, BTreeSet<String>, BTreeSet<String>)> {
-    let participants = events::PARTICIPANTS.iter().map(|p| {
-        let command = match p.name {
-            "order" => participant::command::<order::Config>(p),
-            "inventory" => participant::command::<inventory::Config>(p),
-            "payment" => participant::command::<payment::Config>(p),
-            // A participant with no settings of its own.
-            _ => participant::command::<participant::Settings>(p),
-        };
-        (p.name, command)
-    });
-    participants
-        .chain([("payment-gateway", payment_gateway::Config::command())])
-        .map(|(name, command)| {
-            let mut read = BTreeSet::new();
-            let mut required = BTreeSet::new();
-            for arg in command.get_arguments() {
-                if let Some(env) = arg.get_env() {
-                    let env = env.to_string_lossy().into_owned();
-                    if arg.is_required_set() {
-                        required.insert(env.clone());
-                    }
-                    read.insert(env);
-                }
-            }
-            (name, read, required)
-        })
-        .collect()
-}
-
 #[test]
 fn every_service_sets_exactly_what_its_config_reads() {
     let compose = compose();
-    for (name, read, required) in configs() {
+    for config in ServiceEnv::all() {
+        let name = config.name;
         let service = &compose["services"][name];
         let set: BTreeSet<String> = service["environment"]
             .as_mapping()
@@ -72,16 +44,7 @@ fn every_service_sets_exactly_what_its_config_reads() {
             Value::from("http://jaeger:4317"),
             "{name} exports its traces to Jaeger"
         );
-        let unknown: Vec<_> = set
-            .difference(&read)
-            .filter(|var| !var.starts_with("OTEL_"))
-            .collect();
-        assert!(
-            unknown.is_empty(),
-            "{name} sets {unknown:?}, which its Config does not read"
-        );
-        let missing: Vec<_> = required.difference(&set).collect();
-        assert!(missing.is_empty(), "{name} lacks required {missing:?}");
+        config.check(&set, "docker-compose.yml");
         assert_eq!(service["command"][0], Value::from(name), "{name}'s command");
     }
 }
@@ -94,8 +57,7 @@ fn ports_match_the_spec_and_each_service_listens_where_it_is_published() {
         ("postgres", 5432),
         ("toxiproxy", 8474),
     ];
-    let participants = events::PARTICIPANTS.iter().map(|p| (p.name, p.port));
-    for (name, port) in participants.chain(spec) {
+    for (name, port) in spec {
         let service = &compose["services"][name];
         let ports: Vec<String> = service["ports"]
             .as_sequence()
@@ -123,6 +85,50 @@ fn ports_match_the_spec_and_each_service_listens_where_it_is_published() {
     }
 }
 
+/// A proxy of `chaos/toxiproxy.json`, by name.
+fn proxy(name: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(root().join("chaos/toxiproxy.json")).unwrap();
+    let proxies: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    proxies
+        .into_iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no proxy {name}"))
+}
+
+/// The port a proxy listens on inside the Toxiproxy container.
+fn listen_port(name: &str) -> String {
+    let listen = proxy(name)["listen"].as_str().unwrap().to_owned();
+    listen.rsplit(':').next().unwrap().to_owned()
+}
+
+/// A scaled participant has no port of its own to publish: Toxiproxy's `<name>_api` proxy
+/// publishes it on its SPEC port, and each container is a group member of its own.
+#[test]
+fn each_participant_is_published_through_its_api_proxy_whatever_its_scale() {
+    let compose = compose();
+    let published = serde_json::to_string(&compose["services"]["toxiproxy"]["ports"]).unwrap();
+    for participant in events::PARTICIPANTS {
+        let name = participant.name;
+        let service = &compose["services"][name];
+        assert!(service["ports"].is_null(), "{name} publishes a port");
+        assert_eq!(
+            service["deploy"]["replicas"],
+            Value::from("${REPLICAS:-1}"),
+            "{name}'s scale"
+        );
+        let id = service["environment"]["KAFKA_GROUP_INSTANCE_ID"].as_str();
+        assert_eq!(id, Some(format!("{name}-{{hostname}}").as_str()));
+        let listens = service["environment"]["HTTP_ADDR"].as_str().unwrap();
+        let listens = listens.rsplit(':').next().unwrap();
+        let api = format!("{name}_api");
+        assert_eq!(proxy(&api)["upstream"], format!("{name}:{listens}"));
+        let port = format!("\"127.0.0.1:{}:{}\"", participant.port, listen_port(&api));
+        assert!(published.contains(&port), "{published} lacks {port}");
+        let health = serde_json::to_string(&service["healthcheck"]["test"]).unwrap();
+        assert!(health.contains(&format!(":{listens}/readyz")), "{health}");
+    }
+}
+
 #[test]
 fn every_published_port_is_on_the_loopback_interface_only() {
     let compose = compose();
@@ -137,7 +143,7 @@ fn every_published_port_is_on_the_loopback_interface_only() {
 #[test]
 fn every_service_has_a_readyz_healthcheck_and_waits_for_healthy_dependencies() {
     let compose = compose();
-    for (name, _, _) in configs() {
+    for name in ServiceEnv::all().iter().map(|config| config.name) {
         let service = &compose["services"][name];
         let test = serde_json::to_string(&service["healthcheck"]["test"]).unwrap();
         assert!(test.contains("/readyz"), "{name}: {test}");
@@ -175,29 +181,9 @@ fn every_service_has_a_readyz_healthcheck_and_waits_for_healthy_dependencies() {
 #[test]
 fn the_proxies_are_the_ones_the_services_are_pointed_at() {
     let compose = compose();
-    let text = std::fs::read_to_string(root().join("chaos/toxiproxy.json")).unwrap();
-    let proxies: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let proxy = |name: &str| {
-        proxies
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["name"] == name)
-            .unwrap_or_else(|| panic!("no proxy {name}"))
-            .clone()
-    };
     assert_eq!(proxy("postgres")["upstream"], "postgres:5432");
     assert_eq!(proxy("kafka")["upstream"], "kafka:19092");
     assert_eq!(proxy("payment_gateway")["upstream"], "payment-gateway:8090");
-    let listen_port = |name: &str| {
-        proxy(name)["listen"]
-            .as_str()
-            .unwrap()
-            .rsplit(':')
-            .next()
-            .unwrap()
-            .to_owned()
-    };
 
     let env = |service: &str, key: &str| {
         compose["services"][service]["environment"][key]
@@ -304,7 +290,7 @@ fn the_offline_override_names_only_images_that_make_compose_images_builds() {
         }
     }
     // Each stand-in's folder exists; every service of ours runs the offline project image.
-    for (name, _, _) in configs() {
+    for name in ServiceEnv::all().iter().map(|config| config.name) {
         assert_eq!(
             offline["services"][name]["image"],
             Value::from("sagaworks-offline/sagaworks:latest"),
@@ -346,19 +332,30 @@ fn prometheus_scrapes_every_service_where_it_listens_with_the_native_rules() {
     let text =
         std::fs::read_to_string(root().join("shared/prometheus/prometheus.compose.yml")).unwrap();
     let config: Value = serde_yaml::from_str(&text).unwrap();
+    // A static target, or (a participant, which may be scaled) every container DNS names.
     let jobs: BTreeSet<(String, String)> = config["scrape_configs"]
         .as_sequence()
         .unwrap()
         .iter()
         .map(|job| {
             let name = job["job_name"].as_str().unwrap().to_owned();
-            let target = job["static_configs"][0]["targets"][0].as_str().unwrap();
-            (name, target.to_owned())
+            let target = match job["dns_sd_configs"][0].as_mapping() {
+                Some(dns) => {
+                    assert_eq!(dns["type"], Value::from("A"), "{name}");
+                    let host = dns["names"][0].as_str().unwrap();
+                    format!("{host}:{}", dns["port"].as_u64().unwrap())
+                }
+                None => job["static_configs"][0]["targets"][0]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            };
+            (name, target)
         })
         .collect();
-    let expected: BTreeSet<(String, String)> = configs()
+    let expected: BTreeSet<(String, String)> = ServiceEnv::all()
         .into_iter()
-        .map(|(name, _, _)| {
+        .map(|ServiceEnv { name, .. }| {
             let service = &compose["services"][name];
             let listens = service["environment"]["HTTP_ADDR"].as_str().unwrap();
             let port = listens.rsplit(':').next().unwrap();

@@ -110,6 +110,7 @@ async fn each_saga_is_one_trace_through_every_process() {
             // Batches every 100 ms, not every 5 s, so the test need not wait.
             ("OTEL_BSP_SCHEDULE_DELAY", "100"),
         ],
+        1,
     )
     .await;
     let client = Client::new(target.endpoints.clone());

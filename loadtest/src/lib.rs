@@ -4,6 +4,8 @@
 pub mod load;
 pub mod report;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -13,6 +15,8 @@ use uuid::Uuid;
 #[derive(Clone, Debug)]
 pub struct Endpoints {
     pub order: String,
+    /// Every order replica (`ORDER_URLS`, else `order` alone): `POST /orders` goes to each in turn.
+    pub orders: Vec<String>,
     pub inventory: String,
     /// The gateway's own address, for its admin endpoint.
     pub gateway: String,
@@ -22,13 +26,23 @@ pub struct Endpoints {
 
 impl Endpoints {
     pub fn from_env() -> Self {
-        let var =
-            |key: &str, default: &str| std::env::var(key).unwrap_or_else(|_| default.to_owned());
+        Self::from_vars(|key| std::env::var(key).ok())
+    }
+
+    /// From the variables of `.stack/env` as `lookup` finds them; SPEC's ports where unset.
+    pub fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let var = |key: &str, default: &str| lookup(key).unwrap_or_else(|| default.to_owned());
+        let order = var("ORDER_URL", "http://127.0.0.1:8081");
+        let orders = match lookup("ORDER_URLS") {
+            Some(urls) => urls.split(',').map(str::to_owned).collect(),
+            None => vec![order.clone()],
+        };
         Self {
-            order: var("ORDER_URL", "http://127.0.0.1:8081"),
+            order,
+            orders,
             inventory: var("INVENTORY_URL", "http://127.0.0.1:8082"),
             gateway: var("PAYMENT_GATEWAY_URL", "http://127.0.0.1:8090"),
-            admin_token: std::env::var("ADMIN_TOKEN").ok(),
+            admin_token: lookup("ADMIN_TOKEN"),
         }
     }
 }
@@ -50,6 +64,8 @@ pub fn order_request(sku: &str, quantity: i64, card: &str, country: &str) -> Val
 pub struct Client {
     pub endpoints: Endpoints,
     http: reqwest::Client,
+    /// How many orders were placed: the next one goes to `orders[placed % len]`.
+    placed: Arc<AtomicUsize>,
 }
 
 impl Client {
@@ -57,14 +73,17 @@ impl Client {
         Self {
             endpoints,
             http: reqwest::Client::new(),
+            placed: Arc::default(),
         }
     }
 
-    /// Places an order; returns its id.
+    /// Places an order with the next order replica; returns its id.
     pub async fn place(&self, body: &Value) -> anyhow::Result<Uuid> {
+        let replicas = &self.endpoints.orders;
+        let replica = &replicas[self.placed.fetch_add(1, Ordering::Relaxed) % replicas.len()];
         let response = self
             .http
-            .post(format!("{}/orders", self.endpoints.order))
+            .post(format!("{replica}/orders"))
             .json(body)
             .send()
             .await?;

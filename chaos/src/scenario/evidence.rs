@@ -70,8 +70,9 @@ pub(super) fn check_fault_took_effect(
     violations
 }
 
-/// Samples, once a second while a scenario runs, the breaker's transitions (summing increases,
-/// so a restarted payment service's reset counter loses nothing) and the outbox backlog.
+/// Samples, once a second while a scenario runs, the breakers' transitions of every payment
+/// replica (summing increases, so a restarted replica's reset counter loses nothing) and the
+/// outbox backlog.
 pub(super) struct Sampler {
     transitions: Arc<AtomicU64>,
     backlog: Arc<AtomicU64>,
@@ -79,23 +80,25 @@ pub(super) struct Sampler {
 }
 
 impl Sampler {
-    pub(super) fn start(payment: String, auditor: Auditor) -> Self {
+    pub(super) fn start(payments: Vec<String>, auditor: Auditor) -> Self {
         let transitions = Arc::new(AtomicU64::new(0));
         let backlog = Arc::new(AtomicU64::new(0));
         let (seen, biggest) = (transitions.clone(), backlog.clone());
         let task = tokio::spawn(async move {
             let http = reqwest::Client::new();
-            let mut last: Option<u64> = None;
+            let mut last: Vec<Option<u64>> = vec![None; payments.len()];
             loop {
-                if let Ok(now) = breaker_transitions(&http, &payment).await {
-                    let increase = match last {
-                        Some(before) if now >= before => now - before,
-                        // A restart reset the counter.
-                        Some(_) => now,
-                        None => 0,
-                    };
-                    seen.fetch_add(increase, Ordering::Relaxed);
-                    last = Some(now);
+                for (payment, last) in payments.iter().zip(&mut last) {
+                    if let Ok(now) = breaker_transitions(&http, payment).await {
+                        let increase = match *last {
+                            Some(before) if now >= before => now - before,
+                            // A restart reset the counter.
+                            Some(_) => now,
+                            None => 0,
+                        };
+                        seen.fetch_add(increase, Ordering::Relaxed);
+                        *last = Some(now);
+                    }
                 }
                 if let Ok(unpublished) = auditor.backlog().await {
                     biggest.fetch_max(unpublished, Ordering::Relaxed);

@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use chaos::control::Processes;
+use chaos::scenario::Settings;
 use chaos::target::Target;
 use loadtest::Endpoints;
 use nix::sys::signal::Signal;
@@ -17,6 +18,26 @@ use testkit::{ADMIN_TOKEN, TestEnv};
 /// Saga and payment deadlines short enough for a test.
 pub const SAGA_DEADLINE_SECS: u64 = 30;
 pub const PAYMENT_DEADLINE_SECS: u64 = 8;
+
+/// Holds that outlast the test's deadlines: the chaos suite's, in its reduced form.
+#[allow(dead_code)] // by the tests that run scenarios, not `trace.rs`
+pub fn settings() -> Settings {
+    Settings {
+        rate: 10.0,
+        orders: 60,
+        broker_outage: Duration::from_secs(12),
+        postgres_cut: Duration::from_secs(3),
+        postgres_outage_long: Duration::from_secs(20),
+        gateway_latency: Duration::from_secs(10),
+        gateway_down: Duration::from_secs(2 * PAYMENT_DEADLINE_SECS),
+        kill_down: Duration::from_secs(1),
+        partition: Duration::from_secs(10),
+        // Past the consumer group's 6 s session timeout, as in `make chaos`.
+        replica_down: Duration::from_secs(8),
+        patience: Duration::from_secs(SAGA_DEADLINE_SECS + 60),
+        settle: Duration::from_secs(3),
+    }
+}
 
 /// A service binary run on a fixed port, so it comes back where clients expect it.
 pub struct Service {
@@ -55,7 +76,8 @@ impl Service {
 
 pub struct TestSystem {
     env: TestEnv,
-    services: HashMap<&'static str, Service>,
+    /// By part name: `payment-gateway`, then each participant's replicas (`stack::Replica`).
+    services: HashMap<String, Service>,
 }
 
 impl Processes for TestSystem {
@@ -66,6 +88,14 @@ impl Processes for TestSystem {
         }
         let service = self.services.get_mut(part).expect("a service");
         service.child.take().expect("running").kill_hard();
+        Ok(())
+    }
+
+    async fn terminate(&mut self, part: &str) -> anyhow::Result<()> {
+        let service = self.services.get_mut(part).expect("a service");
+        let child = service.child.take().expect("running");
+        // Dropping it sends SIGTERM and waits for the exit.
+        tokio::task::spawn_blocking(move || drop(child)).await?;
         Ok(())
     }
 
@@ -97,9 +127,13 @@ fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// Starts the gateway and the services, each with `env` added to what it needs; returns them and
-/// the target that chaos scenarios and clients use.
-pub async fn start_system(env: TestEnv, extra: &[(&str, &str)]) -> (TestSystem, Target) {
+/// Starts the gateway and `replicas` of each participant, each with `extra` added to what it
+/// needs; returns them and the target that chaos scenarios and clients use.
+pub async fn start_system(
+    env: TestEnv,
+    extra: &[(&str, &str)],
+    replicas: usize,
+) -> (TestSystem, Target) {
     let extra = || {
         extra
             .iter()
@@ -127,12 +161,21 @@ pub async fn start_system(env: TestEnv, extra: &[(&str, &str)]) -> (TestSystem, 
         .await
         .unwrap();
 
-    let mut services = HashMap::from([("payment-gateway", gateway)]);
-    let mut urls = HashMap::new();
+    let gateway_url = format!("http://127.0.0.1:{}", gateway.port);
+    let mut services = HashMap::from([("payment-gateway".to_owned(), gateway)]);
+    let mut urls: HashMap<&str, Vec<String>> = HashMap::new();
     // The order service last, so the others are up when it takes orders.
-    for name in events::PARTICIPANTS.iter().rev().map(|p| p.name) {
+    for replica in events::PARTICIPANTS
+        .iter()
+        .rev()
+        .flat_map(|participant| stack::Replica::of(participant, replicas))
+    {
+        let name = replica.participant.name;
         let mut service_env = env.service_env(name);
-        service_env.push(("KAFKA_GROUP_INSTANCE_ID".into(), format!("{name}-test")));
+        service_env.push((
+            "KAFKA_GROUP_INSTANCE_ID".into(),
+            format!("{}-test", replica.name()),
+        ));
         service_env.push(("GATEWAY_URL".into(), format!("http://{gateway_proxy}")));
         service_env.push(("ADMIN_TOKEN".into(), ADMIN_TOKEN.into()));
         service_env.push((
@@ -151,17 +194,20 @@ pub async fn start_system(env: TestEnv, extra: &[(&str, &str)]) -> (TestSystem, 
             child: None,
         };
         service.start().await.unwrap();
-        urls.insert(name, format!("http://127.0.0.1:{}", service.port));
-        services.insert(name, service);
+        let url = format!("http://127.0.0.1:{}", service.port);
+        urls.entry(name).or_default().push(url);
+        services.insert(replica.name(), service);
     }
     let target = Target {
         endpoints: Endpoints {
-            order: urls["order"].clone(),
-            inventory: urls["inventory"].clone(),
-            gateway: format!("http://127.0.0.1:{}", services["payment-gateway"].port),
+            order: urls["order"][0].clone(),
+            orders: urls["order"].clone(),
+            inventory: urls["inventory"][0].clone(),
+            gateway: gateway_url,
             admin_token: Some(ADMIN_TOKEN.to_owned()),
         },
-        payment: urls["payment"].clone(),
+        payments: urls["payment"].clone(),
+        replicas,
         toxiproxy: env.toxiproxy().base_url().to_owned(),
         admin_database: env.admin_url(),
         databases: events::PARTICIPANTS

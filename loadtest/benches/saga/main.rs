@@ -15,7 +15,9 @@
 //! - (e) what a saga costs in (a), per process: Postgres statements (round trips) and CPU time;
 //!   and each process's CPU use on the idle system, before (a);
 //! - (f) (a) again with every service exporting its traces over OTLP to a receiver in this
-//!   process (`OTEL_EXPORTER_OTLP_ENDPOINT`): what tracing costs, against (a) in the same run.
+//!   process (`OTEL_EXPORTER_OTLP_ENDPOINT`): what tracing costs, against (a) in the same run;
+//! - (g) (b) again with two replicas of every participant (`REPLICAS=2`), starting from (b)'s
+//!   rate, and what a saga costs per process in its first trial: where the CPU goes.
 //!
 //! Prints tables and writes `target/bench/saga.json` (SPEC section 8).
 
@@ -134,6 +136,29 @@ async fn bench(stack: &NativeStack, seconds: u64, out: &Path) -> anyhow::Result<
         None
     };
 
+    let mut replicated = Vec::new();
+    let mut replicated_cost = None;
+    if let Some(highest) = highest {
+        println!(
+            "==> (g) the highest rate that holds for {seconds} s, 2 replicas of each participant"
+        );
+        let two = [("REPLICAS", "2")];
+        let system = stack.fresh_with(&two).await?;
+        cost::enable_statements(&system.admin).await?;
+        quiesce(&system.admin).await?;
+        let before = Counters::read(&system.admin, stack).await?;
+        let first = trial(&system.client, &load(highest.rate)).await?;
+        quiesce(&system.admin).await?;
+        let after = Counters::read(&system.admin, stack).await?;
+        replicated_cost = Some(PerSaga::between(&before, &after, first.sagas));
+        replicated.push(Tried::from(&first));
+        while let Some(rate) = next_rate(&replicated) {
+            let trial = trial(&stack.fresh_with(&two).await?.client, &load(rate)).await?;
+            replicated.push(Tried::from(&trial));
+        }
+    }
+    let highest_replicated = highest_held(&replicated);
+
     let max_sustained = highest.map_or(0.0, |tried| tried.rate);
     let fraction = ceiling.map(|ceiling| max_sustained * commits_per_saga / ceiling);
     println!();
@@ -171,6 +196,10 @@ async fn bench(stack: &NativeStack, seconds: u64, out: &Path) -> anyhow::Result<
             "POST /orders p99 there (target < 20 ms)",
             format!("{:.1} ms", highest.post_p99_ms),
         );
+        row(
+            "max sustained, 2 replicas of each",
+            highest_replicated.map_or("none held".into(), |tried| format!("{:.0}/s", tried.rate)),
+        );
     }
     row("commits per saga", format!("{commits_per_saga:.1}"));
     if let (Some(ceiling), Some(fraction)) = (ceiling, fraction) {
@@ -194,7 +223,13 @@ async fn bench(stack: &NativeStack, seconds: u64, out: &Path) -> anyhow::Result<
     );
     let tried: Vec<_> = trials.iter().map(|t| (t.rate, t.held)).collect();
     println!("  trials (orders/s, held): {tried:?}");
+    let tried: Vec<_> = replicated.iter().map(|t| (t.rate, t.held)).collect();
+    println!("  trials with 2 replicas (orders/s, held): {tried:?}");
     per_saga.print();
+    if let Some(cost) = &replicated_cost {
+        println!("\n  (g), 2 replicas of each participant, at its first rate:");
+        cost.print();
+    }
     println!("\n  (f), traces exported:");
     per_saga_traced.print();
     println!();
@@ -221,6 +256,11 @@ async fn bench(stack: &NativeStack, seconds: u64, out: &Path) -> anyhow::Result<
         "per_saga": per_saga.json(),
         "idle_cpu_percent": idle,
         "trials": trials,
+        "replicas_2": {
+            "max_sustained_per_s": highest_replicated.map(|tried| tried.rate),
+            "trials": replicated,
+            "per_saga": replicated_cost.as_ref().map(PerSaga::json),
+        },
         "seconds": seconds,
         "broker_storage": stack.storage,
     });

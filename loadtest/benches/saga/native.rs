@@ -63,12 +63,7 @@ impl NativeStack {
         );
         self.run(&["up"], env)?;
         let env = self.env()?;
-        let client = Client::new(Endpoints {
-            order: env["ORDER_URL"].clone(),
-            inventory: env["INVENTORY_URL"].clone(),
-            gateway: env["PAYMENT_GATEWAY_URL"].clone(),
-            admin_token: env.get("ADMIN_TOKEN").cloned(),
-        });
+        let client = Client::new(Endpoints::from_vars(|key| env.get(key).cloned()));
         let admin = PgPoolOptions::new()
             .max_connections(2)
             .connect(&env["PG_ADMIN_URL"])

@@ -61,6 +61,11 @@ impl Participant {
         format!("{}_URL", self.env_prefix())
     }
 
+    /// Every replica's address, comma-separated, the first being `<NAME>_URL`'s.
+    pub fn urls_var(&self) -> String {
+        format!("{}_URLS", self.env_prefix())
+    }
+
     fn env_prefix(&self) -> String {
         self.name.to_uppercase().replace('-', "_")
     }

@@ -53,7 +53,7 @@ impl Application {
         .context("cannot prepare messaging")?;
         messaging.consumer = messaging
             .consumer
-            .static_member(settings.kafka_group_instance_id.clone());
+            .static_member(settings.group_instance_id()?);
         let listener = TcpListener::bind(&settings.http_addr)
             .await
             .with_context(|| format!("cannot bind the HTTP API to {}", settings.http_addr))?;

@@ -2,6 +2,7 @@
 //! dropped; and the health checks every participant must pass.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use events::EventType;
@@ -17,7 +18,8 @@ use crate::{Application, Service, participant};
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
-    pub env: TestEnv,
+    /// Shared with its twins (`twin`), so it stops with the last of them.
+    pub env: Arc<TestEnv>,
     shutdown: Shutdown,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -29,7 +31,15 @@ impl TestApp {
 
     /// With `args` added to the service's command line.
     pub async fn spawn_with<S: Service>(args: &[&str]) -> Self {
-        let env = TestEnv::start().await;
+        Self::spawn_on::<S>(Arc::new(TestEnv::start().await), args).await
+    }
+
+    /// Another replica of this service, on the same database and broker, with `args`.
+    pub async fn twin<S: Service>(&self, args: &[&str]) -> Self {
+        Self::spawn_on::<S>(self.env.clone(), args).await
+    }
+
+    async fn spawn_on<S: Service>(env: Arc<TestEnv>, args: &[&str]) -> Self {
         let participant = participant::<S>().unwrap();
         let database_url = env.database_url(participant.name);
         let mut all = vec![

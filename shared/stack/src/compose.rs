@@ -17,8 +17,8 @@ pub const OFFLINE_FILE: &str = "docker-compose.offline.yml";
 #[derive(Clone, Debug)]
 pub struct Compose {
     program: &'static [&'static str],
-    /// `COMPOSE_FILE` for every command, when not the environment's.
-    files: Option<String>,
+    /// Variables set for every command (`COMPOSE_FILE`, `REPLICAS`), over the environment's.
+    env: Vec<(&'static str, String)>,
 }
 
 /// One container of the compose project, as `docker inspect` sees it.
@@ -56,26 +56,28 @@ impl Compose {
             .find(|program| answers(program))
             .map(|program| Self {
                 program,
-                files: None,
+                env: Vec::new(),
             })
             .context("neither `docker compose` nor `docker-compose` runs: install Docker Compose")
     }
 
     /// The same tool on `files` (`COMPOSE_FILE`'s syntax: paths joined by `:`).
     pub fn with_files(self, files: String) -> Self {
-        Self {
-            files: Some(files),
-            ..self
-        }
+        self.with_env("COMPOSE_FILE", files)
+    }
+
+    /// The same tool with `key` set to `value` in every command's environment (the compose
+    /// files interpolate it).
+    pub fn with_env(mut self, key: &'static str, value: String) -> Self {
+        self.env.push((key, value));
+        self
     }
 
     /// `docker compose ARGS` (or `docker-compose ARGS`).
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(self.program[0]);
         command.args(&self.program[1..]).args(args);
-        if let Some(files) = &self.files {
-            command.env("COMPOSE_FILE", files);
-        }
+        command.envs(self.env.iter().map(|(key, value)| (key, value)));
         command
     }
 

@@ -19,6 +19,55 @@ pub fn schemas() -> Vec<&'static str> {
     participants.chain(["gateway"]).collect()
 }
 
+/// The most replicas of a participant that all get work: every topic has this many partitions
+/// (`messaging::kafka::PARTITIONS`), and a consumer-group member beyond them would own none.
+pub const MAX_REPLICAS: usize = 3;
+
+/// One replica of a participant on the native stack (`make up REPLICAS=N`). The first keeps the
+/// service's own name (its pid file, log and SPEC port); replica `i` from 2 on is `<service>-<i>`
+/// on the SPEC port plus 100·(i−1), so three replicas of order answer on 8081, 8181 and 8281.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Replica {
+    pub participant: &'static events::Participant,
+    /// From 1.
+    pub index: usize,
+}
+
+impl Replica {
+    /// The first `count` replicas of every participant, participant by participant.
+    pub fn all(count: usize) -> impl Iterator<Item = Replica> {
+        events::PARTICIPANTS
+            .iter()
+            .flat_map(move |participant| Self::of(participant, count))
+    }
+
+    /// The first `count` replicas of `participant`.
+    pub fn of(
+        participant: &'static events::Participant,
+        count: usize,
+    ) -> impl Iterator<Item = Replica> {
+        (1..=count).map(move |index| Replica { participant, index })
+    }
+
+    /// The part's name: `order`, `order-2`, …
+    pub fn name(&self) -> String {
+        match self.index {
+            1 => self.participant.name.to_owned(),
+            index => format!("{}-{index}", self.participant.name),
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.participant.port + 100 * (self.index as u16 - 1)
+    }
+
+    /// Its static consumer-group membership: unique among the service's replicas and the same
+    /// across restarts, so a restarted replica takes its own partitions back at once.
+    pub fn group_instance_id(&self) -> String {
+        format!("{}-native", self.name())
+    }
+}
+
 /// A tool the stack runs: the file `env_var` names if set (it must exist), else `name` on
 /// `PATH`; `None` when neither is there.
 pub fn tool_bin(env_var: &str, name: &str) -> anyhow::Result<Option<std::path::PathBuf>> {
@@ -71,5 +120,25 @@ mod tests {
             .filter_map(|line| line.split('\'').next())
             .collect();
         assert_eq!(listed, super::schemas());
+    }
+
+    #[test]
+    fn replicas_after_the_first_get_a_suffix_and_a_port_of_their_own() {
+        let order = &events::PARTICIPANTS[0];
+        let replicas: Vec<(String, u16, String)> = super::Replica::of(order, 3)
+            .map(|replica| (replica.name(), replica.port(), replica.group_instance_id()))
+            .collect();
+        assert_eq!(
+            replicas,
+            [
+                ("order".into(), 8081, "order-native".into()),
+                ("order-2".into(), 8181, "order-2-native".into()),
+                ("order-3".into(), 8281, "order-3-native".into()),
+            ]
+        );
+        let ports: std::collections::BTreeSet<u16> = super::Replica::all(3)
+            .map(|replica| replica.port())
+            .collect();
+        assert_eq!(ports.len(), 3 * events::PARTICIPANTS.len());
     }
 }

@@ -22,16 +22,19 @@ pub fn prometheus_bin() -> anyhow::Result<PathBuf> {
         .context("Prometheus is not installed: run `make tools` (Debian package prometheus)")
 }
 
-/// Writes `prometheus.yml` (one job per service: `(name, port)` of `targets`) and the rules into
-/// `dir`; returns the configuration's path.
-pub fn write_config(dir: &Path, targets: &[(&str, u16)]) -> anyhow::Result<PathBuf> {
+/// Writes `prometheus.yml` (one job per service: `(name, ports of its replicas)` of `jobs`) and
+/// the rules into `dir`; returns the configuration's path.
+pub fn write_config(dir: &Path, jobs: &[(&str, Vec<u16>)]) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
-    let jobs: String = targets
+    let jobs: String = jobs
         .iter()
-        .map(|(name, port)| {
-            format!(
-                "  - job_name: {name}\n    static_configs: [{{targets: [\"127.0.0.1:{port}\"]}}]\n"
-            )
+        .map(|(name, ports)| {
+            let targets: Vec<String> = ports
+                .iter()
+                .map(|port| format!("\"127.0.0.1:{port}\""))
+                .collect();
+            let targets = targets.join(", ");
+            format!("  - job_name: {name}\n    static_configs: [{{targets: [{targets}]}}]\n")
         })
         .collect();
     let config = format!(

@@ -1,6 +1,7 @@
 //! The harness gives each test real infrastructure behind real proxies: these tests drive
 //! librdkafka and sqlx through the proxies, cut them, and check what a client sees.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
@@ -22,10 +23,14 @@ fn kafka_config(env: &TestEnv) -> ClientConfig {
 }
 
 async fn create_topic(env: &TestEnv, topic: &str) {
+    create_topic_with(env, topic, 1).await;
+}
+
+async fn create_topic_with(env: &TestEnv, topic: &str, partitions: i32) {
     let admin: AdminClient<DefaultClientContext> = kafka_config(env).create().unwrap();
     let results = admin
         .create_topics(
-            &[NewTopic::new(topic, 1, TopicReplication::Fixed(1))],
+            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
             &AdminOptions::new(),
         )
         .await
@@ -374,4 +379,88 @@ async fn dropping_the_environment_stops_its_broker_and_proxies() {
         tokio::net::TcpStream::connect(&toxiproxy).await.is_err(),
         "the Toxiproxy API is gone"
     );
+}
+
+/// A static member of group `evictions`, polled by a task of its own (polling drives the group).
+fn evictions_member(
+    env: &TestEnv,
+    instance: &str,
+) -> (Arc<StreamConsumer>, tokio::task::JoinHandle<()>) {
+    let consumer: StreamConsumer = kafka_config(env)
+        .set("group.id", "evictions")
+        .set("group.instance.id", instance)
+        .set("session.timeout.ms", "6000")
+        .set("heartbeat.interval.ms", "1000")
+        .create()
+        .unwrap();
+    consumer.subscribe(&["evictions"]).unwrap();
+    let consumer = Arc::new(consumer);
+    let polled = consumer.clone();
+    let poller = tokio::spawn(async move {
+        loop {
+            let _ = polled.recv().await;
+        }
+    });
+    (consumer, poller)
+}
+
+/// Waits up to 30 s until `owned` (partitions per member) holds.
+async fn wait_for_assignment(
+    members: &[&StreamConsumer],
+    expected: impl Fn(&[usize]) -> bool,
+    what: &str,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let owned: Vec<usize> = members
+            .iter()
+            .map(|member| member.assignment().map_or(0, |list| list.count()))
+            .collect();
+        if expected(&owned) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: partitions owned {owned:?} after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The group's first member leads it. When it dies (a static member leaves nothing behind), the
+/// broker evicts it after the session timeout: the survivor must then take every partition, and
+/// a member that joins later (the dead one restarted, under a new member id) must too. Without
+/// `shared/nisshi/6-broker-evicted-leader-leaves-forming-group.patch` the survivor kept only its
+/// own partitions, and the group formed again around the evicted leader, for ever.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_group_forms_again_without_a_member_the_broker_evicted() {
+    let env = TestEnv::start().await;
+    create_topic_with(&env, "evictions", 3).await;
+    let (leader, leader_poller) = evictions_member(&env, "first");
+    wait_for_assignment(&[&leader], |owned| owned == [3], "the first member").await;
+    let (survivor, _survivor_poller) = evictions_member(&env, "second");
+    wait_for_assignment(
+        &[&leader, &survivor],
+        |owned| owned.iter().sum::<usize>() == 3 && owned.iter().all(|&n| n > 0),
+        "two members",
+    )
+    .await;
+
+    // The leader dies: nothing polls it, then it closes without leaving (a static member).
+    leader_poller.abort();
+    let _ = leader_poller.await;
+    let leader = Arc::into_inner(leader).expect("only the test holds it");
+    tokio::task::spawn_blocking(move || drop(leader))
+        .await
+        .unwrap();
+    wait_for_assignment(&[&survivor], |owned| owned == [3], "the survivor").await;
+
+    // A third member joins the group the eviction left.
+    let (newcomer, _newcomer_poller) = evictions_member(&env, "third");
+    wait_for_assignment(
+        &[&survivor, &newcomer],
+        |owned| owned.iter().sum::<usize>() == 3 && owned.iter().all(|&n| n > 0),
+        "the survivor and a newcomer",
+    )
+    .await;
 }

@@ -1,4 +1,5 @@
-//! `POST /orders` input handling and idempotency, against the order service alone.
+//! `POST /orders` input handling and idempotency, against the order service alone (and a twin:
+//! a second replica on the same database and broker).
 
 use events::EventType;
 use serde_json::{Value, json};
@@ -180,6 +181,77 @@ async fn an_idempotency_key_replays_the_same_order_and_rejects_another_body() {
             .unwrap();
     assert_eq!(fingerprint.len(), 64, "{fingerprint}");
     assert!(!fingerprint.contains("tok_visa"), "{fingerprint}");
+}
+
+/// Two replicas take the same keyed request at once (a client retrying through a load balancer):
+/// one order, and every answer is it.
+#[tokio::test]
+async fn one_idempotency_key_at_two_replicas_at_once_places_one_order() {
+    let first = TestApp::spawn::<Order>().await;
+    let second = first.twin::<Order>(&[]).await;
+    let body = order("SKU-ROPE", 1, "tok_visa", "FR");
+
+    let mut requests = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let replica = if i % 2 == 0 { &first } else { &second };
+        let request = replica
+            .client
+            .post(format!("{}/orders", replica.address))
+            .header("Idempotency-Key", "k-twins")
+            .json(&body);
+        requests.spawn(async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        });
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    while let Some(answer) = requests.join_next().await {
+        let (status, placed) = answer.unwrap();
+        assert_eq!(status, 202, "{placed}");
+        ids.insert(placed["id"].as_str().unwrap().to_owned());
+    }
+
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert_eq!(written(&first).await, (1, 1));
+}
+
+/// Every replica runs the saga-deadline watchdog: each overdue order is still cancelled once,
+/// with one `OrderCancelled`.
+#[tokio::test]
+async fn two_replicas_cancel_each_overdue_order_once() {
+    let args = ["--saga-deadline-secs", "1"];
+    let first = TestApp::spawn_with::<Order>(&args).await;
+    let second = first.twin::<Order>(&args).await;
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let replica = if i % 2 == 0 { &first } else { &second };
+        let placed: Value = post_order(replica, &order("SKU-BOLT", 1, "tok_visa", "DE"), None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        ids.push(placed["id"].as_str().unwrap().to_owned());
+    }
+
+    for id in &ids {
+        wait_for_timeline(&first, id, "OrderCancelled").await;
+    }
+    // Both watchdogs have looked again (they check every second).
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let pool = sqlx::PgPool::connect(&first.env.admin_url()).await.unwrap();
+    let cancellations: Vec<(String, i64)> = sqlx::query_as(
+        "select key, count(*) from \"order\".outbox where event_type = 'order.cancelled.v1'
+         group by key",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(cancellations.len(), ids.len(), "{cancellations:?}");
+    assert!(
+        cancellations.iter().all(|(_, count)| *count == 1),
+        "{cancellations:?}"
+    );
+    let _ = second;
 }
 
 /// Publishes `event_type` with `data` for `order_id` to its topic, as another service would.

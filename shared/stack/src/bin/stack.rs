@@ -16,7 +16,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use nix::sys::signal::Signal;
 use stack::compose::{self, Compose};
-use stack::{broker, postgres, process, prometheus};
+use stack::{Replica, broker, postgres, process, prometheus};
 
 /// Ports of the native stack (SPEC section 2).
 const POSTGRES_PORT: u16 = 55432;
@@ -28,11 +28,6 @@ const GATEWAY_PORT: u16 = 8090;
 const GATEWAY_PROXY_PORT: u16 = 18090;
 const PROMETHEUS_PORT: u16 = 9090;
 const DATABASE: &str = "sagaworks";
-
-/// The saga's services and their ports: `events::PARTICIPANTS`.
-fn services() -> impl Iterator<Item = (&'static str, u16)> + Clone {
-    events::PARTICIPANTS.iter().map(|p| (p.name, p.port))
-}
 
 #[derive(Debug, Parser)]
 #[command(about = "The sagaworks native stack: Postgres, a Kafka-protocol broker and Toxiproxy")]
@@ -47,7 +42,14 @@ struct Args {
 #[derive(Debug, Subcommand)]
 enum Action {
     /// Start whatever is not running, then print the endpoints and write them to `<dir>/env`.
-    Up,
+    Up {
+        /// Replicas of each participant, at most one per partition (3): the first keeps the
+        /// SPEC port, replica i listens 100·(i−1) above it. Without it, as many as the last `up`
+        /// ran (recorded in `<dir>/replicas`), or 1.
+        #[arg(long, env = "REPLICAS",
+              value_parser = clap::value_parser!(u16).range(1..=stack::MAX_REPLICAS as i64))]
+        replicas: Option<u16>,
+    },
     /// Stop what `up` started; `--clean` also deletes the data.
     Down {
         #[arg(long)]
@@ -77,6 +79,10 @@ enum ComposeAction {
         /// for an engine that cannot pull.
         #[arg(long)]
         offline: bool,
+        /// Containers of each participant (`deploy.replicas`), at most one per partition (3).
+        #[arg(long, env = "REPLICAS", default_value_t = 1,
+              value_parser = clap::value_parser!(u16).range(1..=stack::MAX_REPLICAS as i64))]
+        replicas: u16,
     },
     /// `down` the system `up` started; `--clean` also deletes its volumes.
     Down {
@@ -85,35 +91,91 @@ enum ComposeAction {
     },
 }
 
-/// One process of the stack: its name, its pid file, and how it asks to stop.
+/// One process of the stack: its name (of its pid file and log), how it asks to stop, and
+/// where it answers.
 struct Part {
-    name: &'static str,
+    name: String,
     stop_signal: Signal,
+    address: String,
 }
 
-/// In the order they start; they stop in reverse: the infrastructure, the gateway, the
-/// participants in the order of `events::PARTICIPANTS`, then Prometheus.
-fn parts() -> Vec<Part> {
-    let infrastructure = [
-        ("postgres", Signal::SIGINT),
-        ("toxiproxy", Signal::SIGTERM),
-        ("broker", Signal::SIGTERM),
-        ("payment-gateway", Signal::SIGTERM),
+/// In the order they start; they stop in reverse: the infrastructure, the gateway, `replicas`
+/// of each participant in the order of `events::PARTICIPANTS`, then Prometheus.
+fn parts(replicas: usize) -> Vec<Part> {
+    let part = |name: &str, stop_signal, address: String| Part {
+        name: name.to_owned(),
+        stop_signal,
+        address,
+    };
+    let mut parts = vec![
+        part(
+            "postgres",
+            Signal::SIGINT,
+            format!("127.0.0.1:{POSTGRES_PORT} (proxy postgres 127.0.0.1:{POSTGRES_PROXY_PORT})"),
+        ),
+        part(
+            "toxiproxy",
+            Signal::SIGTERM,
+            format!("http://127.0.0.1:{TOXIPROXY_PORT}"),
+        ),
+        part(
+            "broker",
+            Signal::SIGTERM,
+            format!(
+                "127.0.0.1:{BROKER_PORT} (clients use proxy kafka 127.0.0.1:{KAFKA_PROXY_PORT})"
+            ),
+        ),
+        part(
+            "payment-gateway",
+            Signal::SIGTERM,
+            format!(
+                "http://127.0.0.1:{GATEWAY_PORT} (payment uses proxy payment_gateway 127.0.0.1:{GATEWAY_PROXY_PORT})"
+            ),
+        ),
     ];
-    let participants = services().map(|(name, _)| (name, Signal::SIGTERM));
-    infrastructure
-        .into_iter()
-        .chain(participants)
-        .chain([("prometheus", Signal::SIGTERM)])
-        .map(|(name, stop_signal)| Part { name, stop_signal })
-        .collect()
+    parts.extend(Replica::all(replicas).map(|replica| {
+        part(
+            &replica.name(),
+            Signal::SIGTERM,
+            format!("http://127.0.0.1:{}", replica.port()),
+        )
+    }));
+    parts.push(part(
+        "prometheus",
+        Signal::SIGTERM,
+        format!("http://127.0.0.1:{PROMETHEUS_PORT}"),
+    ));
+    parts
+}
+
+/// Replicas of each participant: `requested`, else what the last `up` recorded, else 1.
+fn replicas(dir: &Path, requested: Option<u16>) -> usize {
+    let recorded = || {
+        std::fs::read_to_string(dir.join("replicas"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    };
+    requested.map(usize::from).or_else(recorded).unwrap_or(1)
+}
+
+/// The highest replica of any participant with a pid file: what `down` must stop even when
+/// the record is gone.
+fn replicas_running(dir: &Path) -> usize {
+    let highest = (2..=stack::MAX_REPLICAS).rev().find(|&index| {
+        Replica::all(index)
+            .filter(|replica| replica.index == index)
+            .any(|replica| pid_file(dir, &replica.name()).exists())
+    });
+    highest.unwrap_or(1)
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     match args.command {
-        Action::Up => up(&args.dir).await,
+        Action::Up { replicas } => up(&args.dir, replicas).await,
         Action::Down { clean } => down(&args.dir, clean),
         Action::Status => {
             print_status(&args.dir);
@@ -124,8 +186,8 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Action::Compose {
-            action: ComposeAction::Up { offline },
-        } => compose_up(&args.dir, offline).await,
+            action: ComposeAction::Up { offline, replicas },
+        } => compose_up(&args.dir, offline, replicas).await,
         Action::Compose {
             action: ComposeAction::Down { clean },
         } => compose_down(&args.dir, clean).await,
@@ -144,11 +206,13 @@ fn step(message: &str) {
     println!("==> {message}");
 }
 
-async fn up(dir: &Path) -> anyhow::Result<()> {
+async fn up(dir: &Path, requested: Option<u16>) -> anyhow::Result<()> {
     for sub in ["pids", "logs"] {
         std::fs::create_dir_all(dir.join(sub))?;
     }
     let dir = dir.canonicalize()?;
+    let replicas = replicas(&dir, requested);
+    std::fs::write(dir.join("replicas"), format!("{replicas}\n"))?;
 
     let cluster = postgres::Cluster::new(dir.join("pgdata"), POSTGRES_PORT)?;
     if !cluster.is_initialized() {
@@ -211,41 +275,88 @@ async fn up(dir: &Path) -> anyhow::Result<()> {
     })?;
     stack::wait_for_port(&format!("127.0.0.1:{BROKER_PORT}"), Duration::from_secs(30)).await?;
 
-    let mut env = vec![("STACK".to_owned(), "native".to_owned())];
+    let mut env = vec![
+        ("STACK".to_owned(), "native".to_owned()),
+        ("REPLICAS".to_owned(), replicas.to_string()),
+    ];
     // The gateway is the "external" PSP: it is not behind the chaos proxy.
-    env.extend(endpoints(cluster.admin_url(DATABASE), |schema| {
+    let database_port = |schema: &str| {
         if schema == "gateway" {
             POSTGRES_PORT
         } else {
             POSTGRES_PROXY_PORT
         }
-    }));
+    };
+    env.extend(endpoints(
+        cluster.admin_url(DATABASE),
+        database_port,
+        replicas,
+    ));
     // How the payment service reaches the gateway: through the `payment_gateway` proxy.
     env.push((
         "GATEWAY_URL".into(),
         format!("http://127.0.0.1:{GATEWAY_PROXY_PORT}"),
     ));
     env.push(("ADMIN_TOKEN".into(), admin_token(&dir)?));
-    let services = std::iter::once(("payment-gateway", GATEWAY_PORT)).chain(services());
-    for (service, port) in services.clone() {
-        start(service, &dir, || {
-            let mut command = Command::new(sibling_binary(service)?);
+    // (binary, part, port, group instance id): the gateway, then every participant's replicas.
+    let gateway = (
+        "payment-gateway",
+        "payment-gateway".to_owned(),
+        GATEWAY_PORT,
+        None,
+    );
+    let services: Vec<_> = std::iter::once(gateway)
+        .chain(Replica::all(replicas).map(|replica| {
+            let id = replica.group_instance_id();
+            (
+                replica.participant.name,
+                replica.name(),
+                replica.port(),
+                Some(id),
+            )
+        }))
+        .collect();
+    for (binary, part, port, group_instance_id) in &services {
+        start(part, &dir, || {
+            let mut command = Command::new(sibling_binary(binary)?);
             command
                 .envs(env.iter().map(|(key, value)| (key, value)))
                 .env("HTTP_ADDR", format!("127.0.0.1:{port}"))
-                // One replica per service: a restart after a crash is the same group member.
-                .env("KAFKA_GROUP_INSTANCE_ID", format!("{service}-native"))
                 .env("LOG_FORMAT", "json");
+            if let Some(id) = group_instance_id {
+                // A restart after a crash is the same group member.
+                command.env("KAFKA_GROUP_INSTANCE_ID", id);
+            }
             Ok(command)
         })?;
     }
-    for (service, port) in services.clone() {
-        step(&format!("waiting for {service} to be ready"));
-        wait_ready(service, port, &dir).await?;
+    // Fewer replicas than the last `up`: the surplus leave.
+    let surplus = Replica::all(replicas_running(&dir)).filter(|replica| replica.index > replicas);
+    for replica in surplus {
+        let pids = pid_file(&dir, &replica.name());
+        if let Some(pid) = process::running_pid(&pids) {
+            step(&format!(
+                "stopping {} (pid {pid}): a surplus replica",
+                replica.name()
+            ));
+            process::stop_pid(pid, Signal::SIGTERM, Duration::from_secs(20));
+        }
+        let _ = std::fs::remove_file(pids);
+    }
+    for (_, part, port, _) in &services {
+        step(&format!("waiting for {part} to be ready"));
+        wait_ready(part, *port, &dir).await?;
     }
 
-    let targets: Vec<(&str, u16)> = services.collect();
+    // One job per service, one target per replica.
+    let mut targets = vec![("payment-gateway", vec![GATEWAY_PORT])];
+    targets.extend(events::PARTICIPANTS.iter().map(|participant| {
+        let ports = Replica::of(participant, replicas).map(|replica| replica.port());
+        (participant.name, ports.collect())
+    }));
+    let previous = std::fs::read_to_string(dir.join("prometheus/prometheus.yml")).ok();
     let config = prometheus::write_config(&dir.join("prometheus"), &targets)?;
+    let changed = previous != std::fs::read_to_string(&config).ok();
     let prometheus_url = format!("http://127.0.0.1:{PROMETHEUS_PORT}");
     let started = start("prometheus", &dir, || {
         prometheus::command(
@@ -254,12 +365,20 @@ async fn up(dir: &Path) -> anyhow::Result<()> {
             PROMETHEUS_PORT,
         )
     })?;
-    if started {
+    let prometheus_pid = pid_file(&dir, "prometheus");
+    if !started
+        && changed
+        && let Some(pid) = process::running_pid(&prometheus_pid)
+    {
+        // Running already, and the replicas changed: it reads its targets again.
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGHUP)?;
+    }
+    if started || changed {
         step("waiting for Prometheus to scrape every service");
-        let alive = || process::running_pid(&pid_file(&dir, "prometheus")).is_some();
+        let alive = || process::running_pid(&prometheus_pid).is_some();
         prometheus::wait_all_up(
             &prometheus_url,
-            targets.len(),
+            services.len(),
             Duration::from_secs(60),
             alive,
         )
@@ -303,10 +422,10 @@ fn print_env(env: &[(String, String)]) {
 
 /// The compose system: every port is published on 127.0.0.1 (docker-compose.yml), the broker
 /// through its host-facing listener, so the host's tools find it where the native stack is.
-async fn compose_up(dir: &Path, offline: bool) -> anyhow::Result<()> {
-    let native = parts()
+async fn compose_up(dir: &Path, offline: bool, replicas: u16) -> anyhow::Result<()> {
+    let native = parts(replicas_running(dir))
         .iter()
-        .any(|part| process::running_pid(&pid_file(dir, part.name)).is_some());
+        .any(|part| process::running_pid(&pid_file(dir, &part.name)).is_some());
     anyhow::ensure!(
         !native,
         "the native stack is running in {}: `make down` first (both use the same ports)",
@@ -321,11 +440,15 @@ async fn compose_up(dir: &Path, offline: bool) -> anyhow::Result<()> {
         anyhow::ensure!(file.exists(), "no {} here", file.display());
     }
     let files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-    let compose = Compose::detect()?.with_files(files.join(":"));
-    // Recorded first, so `compose down` finds what a failed `up` left.
+    let compose = Compose::detect()?
+        .with_files(files.join(":"))
+        .with_env("REPLICAS", replicas.to_string());
+    // Recorded first, so `compose down` finds what a failed `up` left. REPLICAS too: the chaos
+    // suite's `up` of a killed service must keep its scale.
     let mut env = vec![
         ("STACK".to_owned(), "compose".to_owned()),
         ("COMPOSE_FILE".to_owned(), files.join(":")),
+        ("REPLICAS".to_owned(), replicas.to_string()),
     ];
     write_env(dir, &env)?;
     let mut args = vec!["up", "-d", "--remove-orphans"];
@@ -353,7 +476,8 @@ async fn compose_up(dir: &Path, offline: bool) -> anyhow::Result<()> {
         std::env::var("ADMIN_TOKEN").unwrap_or_else(|_| "sagaworks-local-admin-token".to_owned());
     let admin = format!("postgres://postgres:postgres@127.0.0.1:5432/{DATABASE}");
     // The host reaches Postgres directly: the `postgres` proxy is the services' only.
-    env.extend(endpoints(admin, |_| 5432));
+    // Compose publishes one port per service, whatever its scale.
+    env.extend(endpoints(admin, |_| 5432, 1));
     env.push(("ADMIN_TOKEN".into(), token));
     env.push((
         "PROMETHEUS_URL".into(),
@@ -475,8 +599,13 @@ fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// The endpoints both stacks write to `env`; a schema's role reaches Postgres on `database_port`.
-fn endpoints(admin_url: String, database_port: impl Fn(&str) -> u16) -> Vec<(String, String)> {
+/// The endpoints both stacks write to `env`; a schema's role reaches Postgres on `database_port`;
+/// `<SERVICE>_URLS` lists the addresses of `replicas` of each participant.
+fn endpoints(
+    admin_url: String,
+    database_port: impl Fn(&str) -> u16,
+    replicas: usize,
+) -> Vec<(String, String)> {
     let mut env = vec![("PG_ADMIN_URL".to_owned(), admin_url)];
     for schema in stack::schemas() {
         let port = database_port(schema);
@@ -494,10 +623,11 @@ fn endpoints(admin_url: String, database_port: impl Fn(&str) -> u16) -> Vec<(Str
         format!("http://127.0.0.1:{TOXIPROXY_PORT}"),
     ));
     for participant in events::PARTICIPANTS {
-        env.push((
-            participant.url_var(),
-            format!("http://127.0.0.1:{}", participant.port),
-        ));
+        let urls: Vec<String> = Replica::of(participant, replicas)
+            .map(|replica| format!("http://127.0.0.1:{}", replica.port()))
+            .collect();
+        env.push((participant.url_var(), urls[0].clone()));
+        env.push((participant.urls_var(), urls.join(",")));
     }
     env.push((
         "PAYMENT_GATEWAY_URL".into(),
@@ -509,31 +639,27 @@ fn endpoints(admin_url: String, database_port: impl Fn(&str) -> u16) -> Vec<(Str
 fn print_status(dir: &Path) {
     println!();
     println!("  {:<16} {:<8} {:<8} ADDRESS", "PART", "STATE", "PID");
-    let mut addresses = vec![
-        format!("127.0.0.1:{POSTGRES_PORT} (proxy postgres 127.0.0.1:{POSTGRES_PROXY_PORT})"),
-        format!("http://127.0.0.1:{TOXIPROXY_PORT}"),
-        format!("127.0.0.1:{BROKER_PORT} (clients use proxy kafka 127.0.0.1:{KAFKA_PROXY_PORT})"),
-        format!(
-            "http://127.0.0.1:{GATEWAY_PORT} (payment uses proxy payment_gateway 127.0.0.1:{GATEWAY_PROXY_PORT})"
-        ),
-    ];
-    addresses.extend(services().map(|(_, port)| format!("http://127.0.0.1:{port}")));
-    addresses.push(format!("http://127.0.0.1:{PROMETHEUS_PORT}"));
-    for (part, address) in parts().iter().zip(addresses) {
-        let (state, pid) = match process::running_pid(&pid_file(dir, part.name)) {
+    for part in parts(replicas(dir, None).max(replicas_running(dir))) {
+        let (state, pid) = match process::running_pid(&pid_file(dir, &part.name)) {
             Some(pid) => ("running", pid.to_string()),
             None => ("stopped", "-".to_owned()),
         };
-        println!("  {:<16} {:<8} {:<8} {}", part.name, state, pid, address);
+        println!(
+            "  {:<16} {:<8} {:<8} {}",
+            part.name, state, pid, part.address
+        );
     }
 }
 
 async fn measure_cpu(dir: &Path, period: Duration) {
     /// `/proc` counts CPU time in `USER_HZ` ticks, 100 a second on Linux.
     const TICKS_PER_SECOND: f64 = 100.0;
-    let running: Vec<(&str, u32)> = parts()
+    let running: Vec<(String, u32)> = parts(replicas_running(dir))
         .into_iter()
-        .filter_map(|part| Some((part.name, process::running_pid(&pid_file(dir, part.name))?)))
+        .filter_map(|part| {
+            let pid = process::running_pid(&pid_file(dir, &part.name))?;
+            Some((part.name, pid))
+        })
         .collect();
     step(&format!(
         "measuring the CPU of {} running parts for {period:?}",
@@ -557,8 +683,8 @@ async fn measure_cpu(dir: &Path, period: Duration) {
 }
 
 fn down(dir: &Path, clean: bool) -> anyhow::Result<()> {
-    for part in parts().iter().rev() {
-        let pids = pid_file(dir, part.name);
+    for part in parts(replicas_running(dir)).iter().rev() {
+        let pids = pid_file(dir, &part.name);
         match process::running_pid(&pids) {
             Some(pid) => {
                 let graceful = process::stop_pid(pid, part.stop_signal, Duration::from_secs(20));
