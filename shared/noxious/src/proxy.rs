@@ -229,11 +229,13 @@ impl Runner for ProxyRunner {
 
         while !stop.stop_received() {
             let maybe_connection = tokio::select! {
-                res = listener.accept() => {
-                    Ok::<Option<(Listener::Stream, SocketAddr)>, io::Error>(Some(res?))
-                },
+                // A stopped proxy accepts no more clients, even ones already waiting.
+                biased;
                 _ = stop.recv() => {
                     Ok(None)
+                },
+                res = listener.accept() => {
+                    Ok::<Option<(Listener::Stream, SocketAddr)>, io::Error>(Some(res?))
                 },
             }?;
 
@@ -346,6 +348,12 @@ fn create_links(
 
     static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let generation = GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // The links hear only stops sent after they forked: one sent while this client was being
+    // connected (disabling the proxy, say) must end them too, or the connection outlives it.
+    if stop.poll_stopped() {
+        links_stopper.clone().stop();
+    }
+
     let state = state.clone();
     tokio::spawn(async move {
         // No need to listen for the stop signal here, we're ending as soon as one of the tasks have stopped.

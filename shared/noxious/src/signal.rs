@@ -45,7 +45,20 @@ impl Stop {
         self.stopped = true;
     }
 
+    /// Whether the stop signal was sent, without waiting for it.
+    pub fn poll_stopped(&mut self) -> bool {
+        if !self.stopped {
+            use broadcast::error::TryRecvError;
+            self.stopped = matches!(
+                self.receiver.try_recv(),
+                Ok(()) | Err(TryRecvError::Lagged(_) | TryRecvError::Closed)
+            );
+        }
+        self.stopped
+    }
+
     /// Creates a sub-signal that has its own stopper but propagates the stop signal from the original
+    /// sent after this call (see `poll_stopped` for one sent before)
     pub fn fork(&self) -> (Stop, Stopper) {
         let (forked_stop, forked_stopper) = Stop::new();
         let forked_sender = forked_stop.sender.clone();
