@@ -6,7 +6,7 @@
 mod processes;
 
 use chaos::scenario::{self, Scenario};
-use processes::{settings, start_system};
+use processes::{assert_clean, settings, start_system};
 use testkit::TestEnv;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -30,18 +30,5 @@ async fn two_replicas_of_each_service_keep_every_invariant_through_kills_and_res
         );
     }
     chaos::report::print_table(&outcomes);
-    for outcome in &outcomes {
-        assert!(
-            outcome.skipped.is_none(),
-            "{} did not run",
-            outcome.scenario
-        );
-        assert!(
-            outcome.violations.is_empty(),
-            "{}: {:#?}",
-            outcome.scenario,
-            outcome.violations
-        );
-        assert!(outcome.orders > 0, "{} placed no order", outcome.scenario);
-    }
+    outcomes.iter().for_each(assert_clean);
 }

@@ -10,7 +10,7 @@ use chaos::audit::{Auditor, Scope};
 use chaos::scenario::{self, Scenario};
 use chaos::target::Target;
 use events::participants::consumers_of;
-use processes::{settings, start_system};
+use processes::{assert_clean, settings, start_system};
 use sqlx::PgPool;
 use testkit::TestEnv;
 
@@ -43,18 +43,7 @@ async fn every_scenario_keeps_every_invariant_and_the_auditor_catches_each_viola
             assert!(outcome.skipped.is_some(), "{} ran", outcome.scenario);
             continue;
         }
-        assert!(
-            outcome.skipped.is_none(),
-            "{} did not run",
-            outcome.scenario
-        );
-        assert!(
-            outcome.violations.is_empty(),
-            "{}: {:#?}",
-            outcome.scenario,
-            outcome.violations
-        );
-        assert!(outcome.orders > 0, "{} placed no order", outcome.scenario);
+        assert_clean(outcome);
     }
     if let Some(poison) = outcomes.iter().find(|o| o.scenario == "poison") {
         // To each topic: bytes that are no event, dead-lettered by every consumer group of the

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use chaos::control::Processes;
-use chaos::scenario::Settings;
+use chaos::scenario::{Outcome, Settings};
 use chaos::target::Target;
 use loadtest::Endpoints;
 use nix::sys::signal::Signal;
@@ -113,6 +113,23 @@ impl Processes for TestSystem {
     fn durable_broker(&self) -> bool {
         true
     }
+}
+
+/// Panics unless the scenario of `outcome` ran, placed orders and broke no invariant.
+#[allow(dead_code)] // by the tests that run scenarios, not `trace.rs`
+pub fn assert_clean(outcome: &Outcome) {
+    assert!(
+        outcome.skipped.is_none(),
+        "{} did not run",
+        outcome.scenario
+    );
+    assert!(
+        outcome.violations.is_empty(),
+        "{}: {:#?}",
+        outcome.scenario,
+        outcome.violations
+    );
+    assert!(outcome.orders > 0, "{} placed no order", outcome.scenario);
 }
 
 /// A binary built next to this test (`cargo test --workspace` builds every binary first).
