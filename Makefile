@@ -119,8 +119,10 @@ loadtest: ## On a running system: open-model load (RATE=50 orders/s, DURATION=60
 
 chaos: ## On a running system: every failure scenario under load, then the invariant audit (SCENARIO=name for one; REPLICAS=N scales the native stack to N first).
 	@cargo build --quiet --release --workspace --bins
-ifeq ($(COMPOSE)$(if $(REPLICAS),,none),)
+ifneq ($(REPLICAS),)
+ifneq ($(COMPOSE),compose)
 	@$(STACK_BIN) up --replicas $(REPLICAS)
+endif
 endif
 	@$(with-env) target/release/chaos run \
 		$(if $(SCENARIO),--scenario $(SCENARIO)) $(if $(COMPOSE),--compose)
