@@ -100,16 +100,7 @@ async fn bench(stack: &NativeStack, seconds: u64, out: &Path) -> anyhow::Result<
     let traced = stack
         .fresh_with(&[("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint())])
         .await?;
-    cost::enable_statements(&traced.admin).await?;
-    quiesce(&traced.admin).await?;
-    let before = Counters::read(&traced.admin, stack).await?;
-    let at_50_traced = trial(&traced.client, &load(50.0)).await?;
-    quiesce(&traced.admin).await?;
-    let per_saga_traced = PerSaga::between(
-        &before,
-        &Counters::read(&traced.admin, stack).await?,
-        at_50_traced.sagas,
-    );
+    let (at_50_traced, per_saga_traced) = costed_trial(stack, &traced, &load(50.0)).await?;
     let traced_cpu_ms = per_saga_traced.cpu_ms_total();
     let spans = receiver.spans().len();
     drop(receiver);
@@ -144,13 +135,8 @@ async fn bench(stack: &NativeStack, seconds: u64, out: &Path) -> anyhow::Result<
         );
         let two = [("REPLICAS", "2")];
         let system = stack.fresh_with(&two).await?;
-        cost::enable_statements(&system.admin).await?;
-        quiesce(&system.admin).await?;
-        let before = Counters::read(&system.admin, stack).await?;
-        let first = trial(&system.client, &load(highest.rate)).await?;
-        quiesce(&system.admin).await?;
-        let after = Counters::read(&system.admin, stack).await?;
-        replicated_cost = Some(PerSaga::between(&before, &after, first.sagas));
+        let (first, cost) = costed_trial(stack, &system, &load(highest.rate)).await?;
+        replicated_cost = Some(cost);
         replicated.push(Tried::from(&first));
         while let Some(rate) = next_rate(&replicated) {
             let trial = trial(&stack.fresh_with(&two).await?.client, &load(rate)).await?;
@@ -340,6 +326,22 @@ impl Trial {
             && unfinished == 0
             && errors == 0
     }
+}
+
+/// A trial on a fresh `system`, and what each of its sagas cost every process (table (e)).
+async fn costed_trial(
+    stack: &NativeStack,
+    system: &native::System,
+    config: &LoadConfig,
+) -> anyhow::Result<(Trial, PerSaga)> {
+    cost::enable_statements(&system.admin).await?;
+    quiesce(&system.admin).await?;
+    let before = Counters::read(&system.admin, stack).await?;
+    let trial = trial(&system.client, config).await?;
+    quiesce(&system.admin).await?;
+    let after = Counters::read(&system.admin, stack).await?;
+    let per_saga = PerSaga::between(&before, &after, trial.sagas);
+    Ok((trial, per_saga))
 }
 
 async fn trial(client: &Client, config: &LoadConfig) -> anyhow::Result<Trial> {

@@ -163,12 +163,14 @@ fn replicas(dir: &Path, requested: Option<u16>) -> usize {
 /// The highest replica of any participant with a pid file: what `down` must stop even when
 /// the record is gone.
 fn replicas_running(dir: &Path) -> usize {
-    let highest = (2..=stack::MAX_REPLICAS).rev().find(|&index| {
-        Replica::all(index)
-            .filter(|replica| replica.index == index)
-            .any(|replica| pid_file(dir, &replica.name()).exists())
-    });
-    highest.unwrap_or(1)
+    let recorded = |index| {
+        let mut replicas = events::PARTICIPANTS.iter();
+        replicas.any(|participant| pid_file(dir, &Replica { participant, index }.name()).exists())
+    };
+    (2..=stack::MAX_REPLICAS)
+        .rev()
+        .find(|&index| recorded(index))
+        .unwrap_or(1)
 }
 
 #[tokio::main]
@@ -333,15 +335,7 @@ async fn up(dir: &Path, requested: Option<u16>) -> anyhow::Result<()> {
     // Fewer replicas than the last `up`: the surplus leave.
     let surplus = Replica::all(replicas_running(&dir)).filter(|replica| replica.index > replicas);
     for replica in surplus {
-        let pids = pid_file(&dir, &replica.name());
-        if let Some(pid) = process::running_pid(&pids) {
-            step(&format!(
-                "stopping {} (pid {pid}): a surplus replica",
-                replica.name()
-            ));
-            process::stop_pid(pid, Signal::SIGTERM, Duration::from_secs(20));
-        }
-        let _ = std::fs::remove_file(pids);
+        stop(&dir, &replica.name(), Signal::SIGTERM);
     }
     for (_, part, port, _) in &services {
         step(&format!("waiting for {part} to be ready"));
@@ -682,22 +676,27 @@ async fn measure_cpu(dir: &Path, period: Duration) {
     println!("  {:<16} {total:>14.1}", "total");
 }
 
+/// Stops the part `name` recorded in `dir` with `signal` (SIGKILL after 20 s) and forgets it.
+fn stop(dir: &Path, name: &str, signal: Signal) {
+    let pids = pid_file(dir, name);
+    match process::running_pid(&pids) {
+        Some(pid) => {
+            let graceful = process::stop_pid(pid, signal, Duration::from_secs(20));
+            let how = if graceful {
+                "stopped"
+            } else {
+                "killed after 20 s"
+            };
+            step(&format!("{how} {name} (pid {pid})"));
+        }
+        None => step(&format!("{name} was not running")),
+    }
+    let _ = std::fs::remove_file(&pids);
+}
+
 fn down(dir: &Path, clean: bool) -> anyhow::Result<()> {
     for part in parts(replicas_running(dir)).iter().rev() {
-        let pids = pid_file(dir, &part.name);
-        match process::running_pid(&pids) {
-            Some(pid) => {
-                let graceful = process::stop_pid(pid, part.stop_signal, Duration::from_secs(20));
-                let how = if graceful {
-                    "stopped"
-                } else {
-                    "killed after 20 s"
-                };
-                step(&format!("{how} {} (pid {pid})", part.name));
-            }
-            None => step(&format!("{} was not running", part.name)),
-        }
-        let _ = std::fs::remove_file(&pids);
+        stop(dir, &part.name, part.stop_signal);
     }
     if clean && dir.exists() {
         std::fs::remove_dir_all(dir).with_context(|| format!("cannot remove {}", dir.display()))?;
